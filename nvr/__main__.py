@@ -1,0 +1,5 @@
+"""Allow `python -m nvr`."""
+
+from nvr.cli import main
+
+raise SystemExit(main())

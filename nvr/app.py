@@ -1,0 +1,145 @@
+"""Wires everything together: the one place that defines start and stop order.
+
+Start: plugins → config → storage root → catalog → first admin → cameras →
+web server → discovery → ``startup`` hooks. Stop runs the same list backwards
+(an ``AsyncExitStack``), so a failure half-way through start still stops what
+already started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+from typing import Callable
+
+from aiohttp import web
+
+from nvr.cameras import CameraRegistry, ChangeSummary
+from nvr.config import load_config
+from nvr.discovery_service import DiscoveryService
+from nvr.errors import ConfigError
+from nvr.plugin_host import PluginHost
+from nvr.runtime import Runtime
+from nvr.storage.catalog import open_catalog
+from nvr.users import ensure_admin
+from nvr.web.app import create_app
+
+log = logging.getLogger(__name__)
+
+STARTUP_HOOK_TIMEOUT_S = 10.0
+SHUTDOWN_HOOK_TIMEOUT_S = 3.0
+WEB_SHUTDOWN_TIMEOUT_S = 2.0
+RESTART_ONLY_SECTIONS = ("server", "storage", "catalog", "log")
+
+
+class Server:
+    """A running nvr: ``async with Server(path) as server:`` starts it, leaving stops it."""
+
+    def __init__(self, config_path: str | Path, plugins: PluginHost | None = None,
+                 check_interval_s: float = 30.0):
+        self.config_path = Path(config_path)
+        self.plugins = plugins or PluginHost()
+        self.check_interval_s = check_interval_s
+        self.runtime: Runtime | None = None
+        self.initial_admin_password: str | None = None
+        self.url = ""
+        self._stack = contextlib.AsyncExitStack()
+
+    async def __aenter__(self) -> "Server":
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    async def _start(self) -> None:
+        loaded = load_config(self.config_path, self.plugins.config_models())
+        config = loaded.config
+        config.storage.root.mkdir(parents=True, exist_ok=True)
+        catalog = await open_catalog(config.catalog_url)
+        self._stack.push_async_callback(catalog.close)
+        self._stack.push_async_callback(self.plugins.drain)
+        self.initial_admin_password = await ensure_admin(catalog)
+        runtime = self.runtime = Runtime(loaded=loaded, plugins=self.plugins, catalog=catalog)
+
+        runtime.cameras = CameraRegistry(runtime, self.check_interval_s)
+        self._stack.push_async_callback(runtime.cameras.stop_all)
+        await runtime.cameras.apply(config.cameras)
+
+        runner = web.AppRunner(create_app(runtime), shutdown_timeout=WEB_SHUTDOWN_TIMEOUT_S,
+                               access_log=None)
+        await runner.setup()
+        self._stack.push_async_callback(runner.cleanup)
+        site = web.TCPSite(runner, config.server.host, config.server.port)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        self.url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+
+        runtime.discovery = DiscoveryService(runtime)
+        runtime.discovery.start()
+        self._stack.push_async_callback(runtime.discovery.stop)
+
+        await self.plugins.call("startup", timeout=STARTUP_HOOK_TIMEOUT_S, runtime=runtime)
+        self._stack.push_async_callback(self._shutdown_hooks)
+        log.info("nvr serving %s with %d camera(s)", self.url, len(config.cameras))
+
+    async def _shutdown_hooks(self) -> None:
+        assert self.runtime is not None
+        await self.plugins.call("shutdown", timeout=SHUTDOWN_HOOK_TIMEOUT_S, runtime=self.runtime)
+
+    async def reload(self) -> ChangeSummary | ConfigError:
+        """Re-read the config; apply camera changes, or keep the running config if invalid."""
+        assert self.runtime is not None and self.runtime.cameras is not None
+        try:
+            loaded = await asyncio.to_thread(load_config, self.config_path, self.plugins.config_models())
+        except ConfigError as exc:
+            log.error("config reload rejected, keeping the running config:\n%s", exc.report())
+            return exc
+        old = self.runtime.config
+        for section in RESTART_ONLY_SECTIONS:
+            if getattr(old, section) != getattr(loaded.config, section):
+                log.warning("config [%s] changed: takes effect after a restart", section)
+        self.runtime.loaded = loaded
+        summary = await self.runtime.cameras.apply(loaded.config.cameras)
+        if self.runtime.discovery is not None and old.discovery != loaded.config.discovery:
+            self.runtime.discovery.reconfigure()
+        log.info("config reloaded")
+        return summary
+
+
+async def serve(config_path: str | Path, announce: Callable[[str], None] = print,
+                ready: Callable[[Server], None] | None = None) -> int:
+    """Run until SIGTERM/SIGINT; SIGHUP reloads the config. Returns an exit code."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    reloads: set[asyncio.Task] = set()
+    async with Server(config_path) as server:
+        if server.initial_admin_password:
+            announce(f"Created the first admin user: admin / {server.initial_admin_password}\n"
+                     "(shown once; set NVR_ADMIN_PASSWORD to choose it)")
+        announce(f"nvr is running at {server.url}")
+
+        def on_hup() -> None:
+            task = loop.create_task(server.reload())
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
+        if ready is not None:
+            ready(server)
+        try:
+            await stop.wait()
+            log.info("stopping")
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+    return 0

@@ -1,0 +1,138 @@
+"""Per-camera supervision: resolve stream URIs, check the camera, back off on failure.
+
+Until the recorder lands this worker only checks that a camera would stream
+(RTSP DESCRIBE); the recorder takes over the same loop and states. A failing
+camera never affects another: each worker is its own task and catches
+everything but cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+from nvr.config import CameraConfig
+from nvr.rtsp_probe import ProbeResult, probe
+
+log = logging.getLogger(__name__)
+
+BACKOFF_START_S = 1.0
+BACKOFF_CAP_S = 30.0
+
+
+def backoff_delay(failures: int, rng: random.Random | None = None) -> float:
+    """Exponential backoff with full jitter, capped at 30 s: 1, 2, 4, ... seconds."""
+    ceiling = min(BACKOFF_CAP_S, BACKOFF_START_S * 2 ** max(0, failures - 1))
+    return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+@dataclass
+class CameraStatus:
+    """What the UI and hooks know about one camera right now."""
+
+    name: str
+    title: str
+    state: str = "starting"
+    detail: str | None = None
+    since: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    main_uri: str | None = None
+    sub_uri: str | None = None
+    codecs: tuple[str, ...] = ()
+    kelurahan: str | None = None
+    kecamatan: str | None = None
+    failures: int = 0
+
+
+StateCallback = Callable[[CameraStatus, str], None]
+
+
+class CameraWorker:
+    """Runs one camera's supervision loop as a task."""
+
+    def __init__(self, config: CameraConfig, on_change: StateCallback, check_interval_s: float = 30.0):
+        self.config = config
+        self.status = CameraStatus(
+            name=config.name, title=config.display_name,
+            main_uri=config.stream.main if config.stream else None,
+            sub_uri=config.stream.sub if config.stream else None,
+            kelurahan=config.kelurahan, kecamatan=config.kecamatan,
+        )
+        self._on_change = on_change
+        self._interval = check_interval_s
+        self._task: asyncio.Task | None = None
+        self._wake = asyncio.Event()
+
+    def start(self) -> None:
+        if not self.config.enabled:
+            self._set("disabled", "enabled = false in config")
+            return
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"camera:{self.config.name}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    def poke(self) -> None:
+        """Check now instead of waiting for the next interval (e.g. after a UI retry)."""
+        self._wake.set()
+
+    def _set(self, state: str, detail: str | None) -> None:
+        old = self.status.state
+        if old == state and self.status.detail == detail:
+            return
+        self.status.state, self.status.detail = state, detail
+        if old != state:
+            self.status.since = datetime.now(timezone.utc)
+            self._on_change(self.status, old)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                result = await self.check()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # isolate: one camera's bug never ends the others
+                log.exception("camera %s: check crashed", self.config.name)
+                result = ProbeResult("error", f"{type(exc).__name__}: {exc}")
+            self.status.codecs = result.codecs or self.status.codecs
+            self._set(result.state, result.detail)
+            if result.state == "online":
+                self.status.failures = 0
+                delay = self._interval
+            else:
+                self.status.failures += 1
+                delay = backoff_delay(self.status.failures)
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), delay)
+            except TimeoutError:
+                pass
+
+    async def check(self) -> ProbeResult:
+        """Resolve the main stream URI (via ONVIF if needed) and DESCRIBE it."""
+        if self.status.main_uri is None:
+            resolved = await self._resolve_onvif()
+            if resolved is not None:
+                return resolved
+        user, password = self.config.rtsp_credentials()
+        assert self.status.main_uri is not None
+        return await probe(self.status.main_uri, user, password)
+
+    async def _resolve_onvif(self) -> ProbeResult | None:
+        from nvr.onvif_client import query_device
+
+        onvif = self.config.onvif
+        assert onvif is not None, "config validation guarantees stream.main or onvif"
+        password = onvif.password.get_secret_value() if onvif.password else ""
+        device = await query_device(f"{onvif.host}:{onvif.port}", onvif.username or "", password, timeout=10.0)
+        if device.state != "ok" or not device.main_uri:
+            return ProbeResult(device.state if device.state != "ok" else "error",
+                               device.error or "ONVIF gave no stream URI")
+        self.status.main_uri, self.status.sub_uri = device.main_uri, device.sub_uri
+        return None

@@ -1,0 +1,106 @@
+"""The plugin API: every hook nvr calls, grouped by topic.
+
+Each hook is documented in ``docs/plugins.md`` and has a ``test_hook_<name>``
+test; two meta tests enforce both. Implementations may be plain functions or
+``async def``; nvr awaits whatever comes back. A hook implementation that
+raises is logged with its plugin's name, counted, and skipped: it never stops
+the core and never stops the other plugins' implementations of the same hook.
+Implementations may accept any subset of a hook's arguments.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from nvr.discovery import DiscoveredDevice
+    from nvr.models import Segment
+    from nvr.runtime import Runtime
+
+hookspec = pluggy.HookspecMarker("nvr")
+hookimpl = pluggy.HookimplMarker("nvr")
+
+
+# --- Configuration -----------------------------------------------------------
+
+
+@hookspec
+def config_models() -> dict[str, type[BaseModel]]:
+    """Declare the ``[plugins.<name>]`` config tables this plugin reads.
+
+    Return a dict from table name to a pydantic model class (use
+    ``extra="forbid"``). nvr validates each ``[plugins.<name>]`` table with its
+    model when the config is loaded or reloaded, reporting problems with their
+    key path; a table no plugin declares is an error. A declared table that is
+    absent from the config is validated as ``{}``, so give every field a
+    default or the config is rejected. Called once per config load; all
+    results are merged (a name claimed twice is an error).
+    """
+
+
+# --- Lifecycle ---------------------------------------------------------------
+
+
+@hookspec
+def startup(runtime: Runtime) -> None:
+    """Called once after the catalog, cameras and web server have started.
+
+    ``runtime`` is the running server: ``runtime.config`` (the current
+    ``Config``), ``runtime.plugin_config(name)``, ``runtime.catalog`` and
+    ``runtime.cameras``. Start background tasks here and keep handles to stop
+    them in ``shutdown``. May be ``async``. The return value is ignored.
+    """
+
+
+@hookspec
+def shutdown(runtime: Runtime) -> None:
+    """Called once when the server stops, before the catalog closes.
+
+    Stop what ``startup`` started; nvr waits at most a few seconds for all
+    shutdown hooks together. May be ``async``. The return value is ignored.
+    """
+
+
+# --- Cameras -----------------------------------------------------------------
+
+
+@hookspec
+def camera_discovered(device: DiscoveredDevice, runtime: Runtime) -> None:
+    """A discovery sweep found a device that is not in the config.
+
+    ``device`` carries its ONVIF endpoint, maker, model, serial, stream URIs
+    (credentials stripped) and ``state`` ("ok", "auth_failed", "unreachable",
+    "error"). Called once per new device per server run, not on every sweep.
+    The return value is ignored.
+    """
+
+
+@hookspec
+def camera_state_changed(camera: str, old: str, new: str, detail: str | None, runtime: Runtime) -> None:
+    """A configured camera's connection state changed.
+
+    ``camera`` is the camera's name; ``old`` and ``new`` are state names
+    (``starting``, ``online``, ``offline``, ``auth_failed``, ``error``,
+    ``disabled``, ``removed``); ``detail`` is a human-readable reason or
+    ``None``. Called only on a change, from the event loop: keep it cheap.
+    The return value is ignored.
+    """
+
+
+# --- Footage -----------------------------------------------------------------
+
+
+@hookspec
+def segment_closed(camera: str, segment: Segment, runtime: Runtime) -> None:
+    """A recorded segment was closed, fsynced and entered in the catalog.
+
+    Called once per segment (about once a minute per camera), so it must be
+    cheap: hand heavy work to a task or a queue. ``segment`` is the catalog's
+    ``Segment`` (path relative to the storage root, times in UTC
+    microseconds). Never called during a retention sweep. The return value is
+    ignored.
+    """

@@ -1,0 +1,1 @@
+"""Simulated ONVIF + RTSP cameras for the demo and the tests."""

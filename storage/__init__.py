@@ -1,0 +1,1 @@
+"""Catalog and on-disk storage: what footage exists and where."""

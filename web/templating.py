@@ -1,0 +1,28 @@
+"""Jinja environment and a helper that renders a template into a response."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+ENV_KEY = web.AppKey("jinja_env", jinja2.Environment)
+
+
+def make_env() -> jinja2.Environment:
+    """Templates from the package, HTML autoescaped."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("nvr.web", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def render(request: web.Request, name: str, status: int = 200, **context: Any) -> web.Response:
+    """Render ``name`` with the request's user and CSRF token in the context."""
+    env = request.app[ENV_KEY]
+    context.setdefault("user", request.get("user"))
+    context.setdefault("csrf_token", request.get("csrf_token", ""))
+    html = env.get_template(name).render(**context)
+    return web.Response(text=html, status=status, content_type="text/html")
