@@ -25,7 +25,7 @@ class Section(BaseModel):
 
 class ServerConfig(Section):
     host: str = Field("127.0.0.1", title="Address the web server listens on")
-    port: int = Field(8080, ge=1, le=65535, title="Web server port")
+    port: int = Field(8080, ge=0, le=65535, title="Web server port (0 = any free port)")
     session_hours: float = Field(12, gt=0, le=24 * 30, title="Hours a login stays valid")
 
 
@@ -41,7 +41,8 @@ class CatalogConfig(Section):
     url: str = Field(
         "",
         title="Catalog database URL",
-        description='"" = SQLite file catalog.db beside the storage root; or sqlite:///path',
+        description='"" = catalog.db beside the storage root; a path (relative to the config file) '
+        "or sqlite:///absolute/path.db",
     )
 
 
@@ -160,7 +161,8 @@ class Config(Section):
 
     @property
     def catalog_url(self) -> str:
-        return self.catalog.url or f"sqlite:///{self.storage.root.parent / 'catalog.db'}"
+        """The catalog URL or path; default: ``catalog.db`` beside the storage root."""
+        return self.catalog.url or str(self.storage.root.parent / "catalog.db")
 
 
 @dataclass(frozen=True)
@@ -269,10 +271,8 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
     if not root.is_absolute():
         root = (base_dir / root).resolve()
     url = config.catalog.url
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        rel = url.removeprefix("sqlite:///")
-        if rel != ":memory:":
-            url = f"sqlite:///{(base_dir / rel).resolve()}"
+    if url and "://" not in url and not Path(url).is_absolute():
+        url = str((base_dir / url).resolve())
     return config.model_copy(update={
         "storage": config.storage.model_copy(update={"root": root}),
         "catalog": config.catalog.model_copy(update={"url": url}),

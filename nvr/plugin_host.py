@@ -146,6 +146,8 @@ class PluginHost:
             try:
                 value = impl.function(*[kwargs[a] for a in impl.argnames])
                 if inspect.isawaitable(value):
+                    if inspect.iscoroutine(value):
+                        value.close()
                     raise PluginError(f"hook {hook_name} must not be async")
             except Exception as exc:
                 self._record_error(impl.plugin_name, hook_name, exc)

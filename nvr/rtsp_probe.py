@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -83,7 +84,8 @@ async def probe(url: str, user: str | None, password: str | None, timeout: float
     except TimeoutError:
         return ProbeResult("offline", f"no answer within {timeout:g} s")
     except OSError as exc:
-        return ProbeResult("offline", exc.strerror or str(exc))
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        return ProbeResult("offline", f"{host}:{port}: {reason}")
     except (ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
         return ProbeResult("error", f"bad RTSP answer: {exc}")
 
