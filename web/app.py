@@ -9,6 +9,7 @@ from aiohttp import web
 
 from nvr.runtime import Runtime
 from nvr.web import auth
+from nvr.web.keys import RUNTIME_KEY
 from nvr.web.routes import cameras
 from nvr.web.templating import ENV_KEY, make_env
 
@@ -33,7 +34,7 @@ async def security_headers(request: web.Request, handler: auth.Handler) -> web.S
 def create_app(runtime: Runtime) -> web.Application:
     """Build the web app for a running ``Runtime``."""
     app = web.Application(middlewares=[security_headers, auth.auth_middleware])
-    app[auth.RUNTIME_KEY] = runtime
+    app[RUNTIME_KEY] = runtime
     app[ENV_KEY] = make_env()
     auth.setup(app)
     cameras.setup(app)

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from nvr.models import User
 from nvr.passwords import verify_password
-from nvr.runtime import Runtime
+from nvr.web.keys import CSRF_KEY, RUNTIME_KEY, USER_KEY
 from nvr.web.templating import render
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ PUBLIC_PATHS = ("/login",)
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 ROLE_RANK = {"viewer": 0, "operator": 1, "admin": 2}
 
-RUNTIME_KEY = web.AppKey("runtime", Runtime)
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _FAIL_WINDOW_S = 300
@@ -81,7 +81,7 @@ def _wants_json(request: web.Request) -> bool:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Attach ``request["user"]`` from the session cookie or refuse the request."""
+    """Attach the user from the session cookie or refuse the request."""
     runtime = request.app[RUNTIME_KEY]
     token = request.cookies.get(SESSION_COOKIE)
     if token:
@@ -89,11 +89,11 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if session is not None and not session.is_expired(_now_us()):
             user = await runtime.catalog.get_user_by_id(session.user_id)
             if user is not None and not user.disabled:
-                request["user"] = user
-                request["csrf_token"] = session.csrf_token
+                request[USER_KEY] = user
+                request[CSRF_KEY] = session.csrf_token
     if _is_public(request.path):
         return await handler(request)
-    if "user" not in request:
+    if USER_KEY not in request:
         if _wants_json(request):
             raise web.HTTPUnauthorized(text='{"error": "login required"}', content_type="application/json")
         raise web.HTTPSeeOther(f"/login?next={request.rel_url.path_qs}" if request.path != "/" else "/login")
@@ -101,7 +101,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         sent = request.headers.get("X-CSRF-Token")
         if sent is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
             sent = (await request.post()).get("csrf_token")
-        if not isinstance(sent, str) or not hmac.compare_digest(sent, request["csrf_token"]):
+        if not isinstance(sent, str) or not hmac.compare_digest(sent, request[CSRF_KEY]):
             raise web.HTTPForbidden(text="CSRF token missing or wrong (field csrf_token)")
     return await handler(request)
 
@@ -111,7 +111,7 @@ def require_role(role: str) -> Callable[[Handler], Handler]:
 
     def wrap(handler: Handler) -> Handler:
         async def checked(request: web.Request) -> web.StreamResponse:
-            user: User = request["user"]
+            user = request[USER_KEY]
             if ROLE_RANK.get(user.role, -1) < ROLE_RANK[role]:
                 raise web.HTTPForbidden(text=f"this page needs the {role} role")
             return await handler(request)
@@ -136,9 +136,12 @@ def _safe_next(value: str | None) -> str:
 
 async def login_page(request: web.Request) -> web.StreamResponse:
     """GET /login: the form, with a fresh double-submit CSRF cookie."""
-    if "user" in request:
+    if USER_KEY in request:
         raise web.HTTPSeeOther(_safe_next(request.query.get("next")))
-    csrf = secrets.token_urlsafe(24)
+    # Reuse the browser's token if it has one, so a second tab (or a stray
+    # sub-request) does not invalidate a form already on screen.
+    existing = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    csrf = existing if len(existing) >= 32 else secrets.token_urlsafe(24)
     response = render(request, "login.html", csrf_token=csrf, error=None,
                       next=_safe_next(request.query.get("next")), username="")
     response.set_cookie(LOGIN_CSRF_COOKIE, csrf, httponly=True, samesite="Strict", secure=request.secure)

@@ -7,6 +7,8 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from nvr.web.keys import CSRF_KEY, USER_KEY
+
 ENV_KEY = web.AppKey("jinja_env", jinja2.Environment)
 
 
@@ -22,7 +24,7 @@ def make_env() -> jinja2.Environment:
 def render(request: web.Request, name: str, status: int = 200, **context: Any) -> web.Response:
     """Render ``name`` with the request's user and CSRF token in the context."""
     env = request.app[ENV_KEY]
-    context.setdefault("user", request.get("user"))
-    context.setdefault("csrf_token", request.get("csrf_token", ""))
+    context.setdefault("user", request.get(USER_KEY))
+    context.setdefault("csrf_token", request.get(CSRF_KEY, ""))
     html = env.get_template(name).render(**context)
     return web.Response(text=html, status=status, content_type="text/html")

@@ -7,7 +7,8 @@ from typing import Any
 from aiohttp import web
 
 from nvr.camera_worker import CameraStatus
-from nvr.web.auth import RUNTIME_KEY, in_scope
+from nvr.web.auth import in_scope
+from nvr.web.keys import RUNTIME_KEY, USER_KEY
 from nvr.web.templating import render
 
 STATE_CLASS = {"online": "ok", "starting": "wait", "disabled": "off", "removed": "off"}
@@ -16,7 +17,7 @@ STATE_CLASS = {"online": "ok", "starting": "wait", "disabled": "off", "removed":
 def _visible(request: web.Request) -> list[CameraStatus]:
     runtime = request.app[RUNTIME_KEY]
     statuses = runtime.cameras.statuses() if runtime.cameras else []
-    return [s for s in statuses if in_scope(request["user"], s.kelurahan)]
+    return [s for s in statuses if in_scope(request[USER_KEY], s.kelurahan)]
 
 
 def _as_json(status: CameraStatus) -> dict[str, Any]:
