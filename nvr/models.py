@@ -1,0 +1,159 @@
+"""Plain dataclasses shared across nvr: cameras, runs, segments, users, sessions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final, Literal
+
+from nvr.clock import from_utc_us
+
+__all__ = [
+    "MEDIA_TIMEBASE",
+    "ROLES",
+    "SEGMENT_STATES",
+    "CameraRecord",
+    "Role",
+    "Run",
+    "Segment",
+    "SegmentState",
+    "Session",
+    "User",
+]
+
+MEDIA_TIMEBASE: Final = 90_000
+"""Units per second of ``Segment.media_duration`` (the 90 kHz RTP video clock)."""
+
+Role = Literal["admin", "operator", "viewer"]
+ROLES: Final[tuple[str, ...]] = ("admin", "operator", "viewer")
+
+SegmentState = Literal["ok", "garbage"]
+SEGMENT_STATES: Final[tuple[str, ...]] = ("ok", "garbage")
+
+
+@dataclass(frozen=True, slots=True)
+class CameraRecord:
+    """The catalog's record of a camera that has (or had) footage.
+
+    Configuration stays the source of truth for camera settings; this row
+    exists so footage keeps a name and location after a camera is removed.
+    All timestamps are UTC microseconds since the epoch.
+    """
+
+    id: int
+    name: str
+    kelurahan: str | None
+    kecamatan: str | None
+    lat: float | None
+    lon: float | None
+    created_at: int
+    updated_at: int
+    removed_at: int | None = None
+
+    @property
+    def removed(self) -> bool:
+        """True once the camera has been removed from the configuration."""
+        return self.removed_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Consecutive segments recorded over one connection to a camera."""
+
+    id: int
+    camera_id: int
+    started_at: int
+    ended_at: int | None = None
+    reason_ended: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """True while the run has not been ended."""
+        return self.ended_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One recorded media file.
+
+    ``start_time``/``end_time`` are wall-clock UTC microseconds;
+    ``media_duration`` is in 90 kHz units (see ``MEDIA_TIMEBASE``); ``path`` is
+    relative to the storage root.
+    """
+
+    id: int
+    camera_id: int
+    run_id: int
+    seq: int
+    start_time: int
+    end_time: int
+    media_duration: int
+    path: str
+    size_bytes: int
+    sha256: str
+    frames: int
+    keyframes: int
+    codec: str
+    width: int | None
+    height: int | None
+    state: SegmentState
+    created_at: int
+
+    @property
+    def duration_s(self) -> float:
+        """Media duration in seconds (how long the file plays)."""
+        return self.media_duration / MEDIA_TIMEBASE
+
+    @property
+    def wall_duration_us(self) -> int:
+        """Wall-clock span ``end_time - start_time`` in microseconds."""
+        return self.end_time - self.start_time
+
+    @property
+    def wall_duration_s(self) -> float:
+        """Wall-clock span in seconds."""
+        return self.wall_duration_us / 1_000_000
+
+    @property
+    def start(self) -> datetime:
+        """``start_time`` as an aware UTC datetime."""
+        return from_utc_us(self.start_time)
+
+    @property
+    def end(self) -> datetime:
+        """``end_time`` as an aware UTC datetime."""
+        return from_utc_us(self.end_time)
+
+    @property
+    def is_garbage(self) -> bool:
+        """True once the segment is marked for deletion."""
+        return self.state == "garbage"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A web user. ``kelurahan`` limits what they see; ``None`` means everything."""
+
+    id: int
+    username: str
+    password_hash: str
+    role: Role
+    kelurahan: str | None
+    created_at: int
+    disabled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A login session; the catalog stores only a hash of the cookie token."""
+
+    token_hash: str
+    user_id: int
+    csrf_token: str
+    created_at: int
+    expires_at: int
+    last_seen_at: int
+
+    def is_expired(self, now_us: int) -> bool:
+        """True if the session has expired at ``now_us``."""
+        return now_us >= self.expires_at

@@ -1,0 +1,340 @@
+"""The catalog interface: what footage exists and where, behind an async ABC."""
+
+from __future__ import annotations
+
+import abc
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path, PurePosixPath
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+from nvr.clock import Clock
+from nvr.errors import CatalogError
+from nvr.models import ROLES, CameraRecord, Run, Segment, Session, User
+
+if TYPE_CHECKING:
+    from nvr.storage.migrations import Migration
+
+__all__ = [
+    "MAX_SEGMENT_WALL_US",
+    "Catalog",
+    "CatalogError",
+    "open_catalog",
+    "validate_new_segment",
+    "validate_role",
+]
+
+log = logging.getLogger(__name__)
+
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+MAX_SEGMENT_WALL_US = 3600 * 1_000_000
+"""Longest wall-clock span one segment may cover; bounds the time-window index scan."""
+
+
+class Catalog(abc.ABC):
+    """Async catalog of cameras, runs, segments, users, sessions and meta values.
+
+    Every method does its I/O off the event loop. Timestamps are integer UTC
+    microseconds since the epoch; ``media_duration`` is in 90 kHz units.
+    Query methods given an unknown camera name return empty results; write
+    methods raise ``CatalogError``. Use as ``async with await open_catalog(url)
+    as cat:`` or call ``close()`` yourself.
+    """
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release the connection and worker; further calls raise ``CatalogError``."""
+
+    @abc.abstractmethod
+    async def schema_version(self) -> int:
+        """Return the highest applied migration number."""
+
+    # -- cameras -----------------------------------------------------------
+
+    @abc.abstractmethod
+    async def upsert_camera(
+        self,
+        name: str,
+        kelurahan: str | None = None,
+        kecamatan: str | None = None,
+        lat: float | None = None,
+        lon: float | None = None,
+    ) -> CameraRecord:
+        """Create or update the camera ``name`` with exactly these values.
+
+        Clears ``removed_at`` (a re-added camera is live again); bumps
+        ``updated_at`` only when something changed.
+        """
+
+    @abc.abstractmethod
+    async def get_camera(self, name: str) -> CameraRecord | None:
+        """Return the camera called ``name``, or ``None``."""
+
+    @abc.abstractmethod
+    async def list_cameras(self, include_removed: bool = True) -> list[CameraRecord]:
+        """Return cameras ordered by name."""
+
+    @abc.abstractmethod
+    async def mark_camera_removed(self, name: str) -> CameraRecord:
+        """Record that ``name`` left the configuration (its footage stays).
+
+        Idempotent: an already removed camera keeps its first ``removed_at``.
+        """
+
+    # -- runs --------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def start_run(self, camera_name: str, started_at_us: int) -> Run:
+        """Open a new run; the camera must exist, not be removed, and have no open run."""
+
+    @abc.abstractmethod
+    async def end_run(self, run_id: int, ended_at_us: int, reason: str) -> Run:
+        """Close an open run; ``ended_at_us`` may not precede its start or last segment."""
+
+    @abc.abstractmethod
+    async def get_run(self, run_id: int) -> Run | None:
+        """Return run ``run_id``, or ``None``."""
+
+    @abc.abstractmethod
+    async def open_runs(self) -> list[Run]:
+        """Return runs that have not ended (after a crash: the ones to close)."""
+
+    # -- segments ----------------------------------------------------------
+
+    @abc.abstractmethod
+    async def add_segment(
+        self,
+        *,
+        run_id: int,
+        start_time: int,
+        end_time: int,
+        media_duration: int,
+        path: str,
+        size_bytes: int,
+        sha256: str,
+        frames: int,
+        keyframes: int,
+        codec: str,
+        width: int | None = None,
+        height: int | None = None,
+        seq: int | None = None,
+    ) -> Segment:
+        """Record a segment whose file is already fsynced; return it (state ``ok``).
+
+        The run must be open. ``seq`` defaults to one past the run's last
+        segment (0 for the first). Raises ``CatalogError`` if the times are not
+        ordered, the segment overlaps the run's previous one, or the fields are
+        invalid (see ``validate_new_segment``).
+        """
+
+    @abc.abstractmethod
+    async def get_segment(self, segment_id: int) -> Segment | None:
+        """Return segment ``segment_id`` in any state, or ``None``."""
+
+    @abc.abstractmethod
+    async def segment_by_path(self, path: str) -> Segment | None:
+        """Return the segment stored at ``path`` (relative), or ``None``."""
+
+    @abc.abstractmethod
+    async def segments(self, camera_name: str, start_us: int, end_us: int) -> list[Segment]:
+        """Return ``ok`` segments overlapping ``[start_us, end_us)``, ordered by start time."""
+
+    @abc.abstractmethod
+    async def latest_segment(self, camera_name: str) -> Segment | None:
+        """Return the camera's ``ok`` segment with the latest start time, or ``None``."""
+
+    @abc.abstractmethod
+    async def mark_segment_garbage(self, ids: Iterable[int]) -> int:
+        """Phase 1 of deletion: mark segments ``garbage``; return how many changed."""
+
+    @abc.abstractmethod
+    async def garbage_segments(self) -> list[Segment]:
+        """Return segments marked ``garbage`` (files to unlink), ordered by id."""
+
+    @abc.abstractmethod
+    async def delete_segments(self, ids: Iterable[int]) -> int:
+        """Phase 3 of deletion: remove ``garbage`` rows; return how many went.
+
+        Raises ``CatalogError`` (deleting nothing) if any id is still ``ok``.
+        Unknown ids are ignored so recovery can repeat itself.
+        """
+
+    @abc.abstractmethod
+    async def segment_totals(self, camera_name: str) -> tuple[int, int]:
+        """Return ``(count, total bytes)`` of the camera's ``ok`` segments."""
+
+    # -- users and sessions ------------------------------------------------
+
+    @abc.abstractmethod
+    async def create_user(
+        self, username: str, password_hash: str, role: str, kelurahan: str | None = None
+    ) -> User:
+        """Create a user; a duplicate username or unknown role raises ``CatalogError``."""
+
+    @abc.abstractmethod
+    async def get_user(self, username: str) -> User | None:
+        """Return the user called ``username``, or ``None``."""
+
+    @abc.abstractmethod
+    async def get_user_by_id(self, user_id: int) -> User | None:
+        """Return user ``user_id``, or ``None``."""
+
+    @abc.abstractmethod
+    async def list_users(self) -> list[User]:
+        """Return all users ordered by username."""
+
+    @abc.abstractmethod
+    async def count_users(self) -> int:
+        """Return the number of users (0 means first-run setup)."""
+
+    @abc.abstractmethod
+    async def set_user_disabled(self, user_id: int, disabled: bool) -> User:
+        """Enable or disable a user; disabling also deletes their sessions."""
+
+    @abc.abstractmethod
+    async def set_password_hash(self, user_id: int, password_hash: str) -> User:
+        """Replace a user's password hash and delete their sessions."""
+
+    @abc.abstractmethod
+    async def create_session(
+        self, token_hash: str, user_id: int, csrf_token: str, expires_at_us: int
+    ) -> Session:
+        """Store a new session (created/last seen now); unknown user raises ``CatalogError``."""
+
+    @abc.abstractmethod
+    async def get_session(self, token_hash: str) -> Session | None:
+        """Return the session, expired or not (check ``Session.is_expired``), or ``None``."""
+
+    @abc.abstractmethod
+    async def touch_session(
+        self, token_hash: str, now_us: int, expires_at_us: int | None = None
+    ) -> bool:
+        """Set ``last_seen_at`` (and optionally a new expiry); False if no such session."""
+
+    @abc.abstractmethod
+    async def delete_session(self, token_hash: str) -> bool:
+        """Delete a session (logout); False if it did not exist."""
+
+    @abc.abstractmethod
+    async def delete_user_sessions(self, user_id: int) -> int:
+        """Delete every session of ``user_id``; return how many."""
+
+    @abc.abstractmethod
+    async def delete_expired_sessions(self, now_us: int) -> int:
+        """Delete sessions with ``expires_at <= now_us``; return how many."""
+
+    # -- meta ----------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def get_meta(self, key: str) -> str | None:
+        """Return the small stored value for ``key``, or ``None``."""
+
+    @abc.abstractmethod
+    async def set_meta(self, key: str, value: str) -> None:
+        """Store ``value`` under ``key`` (insert or replace)."""
+
+
+def validate_role(role: str) -> None:
+    """Raise ``CatalogError`` unless ``role`` is admin, operator or viewer."""
+    if role not in ROLES:
+        raise CatalogError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+
+
+def validate_new_segment(
+    *,
+    start_time: int,
+    end_time: int,
+    media_duration: int,
+    path: str,
+    size_bytes: int,
+    sha256: str,
+    frames: int,
+    keyframes: int,
+    codec: str,
+    previous: Segment | None,
+    seq: int,
+) -> None:
+    """Check a segment before insertion (shared by all backends).
+
+    ``previous`` is the run's last segment. Touching (``start == previous.end``)
+    is fine; any overlap is not.
+    """
+    if end_time <= start_time:
+        raise CatalogError(f"segment {path!r}: end_time {end_time} must be after start_time {start_time}")
+    if end_time - start_time > MAX_SEGMENT_WALL_US:
+        raise CatalogError(f"segment {path!r}: spans more than {MAX_SEGMENT_WALL_US // 1_000_000} s of wall time")
+    if previous is not None:
+        if start_time < previous.end_time:
+            raise CatalogError(
+                f"segment {path!r} starts at {start_time}, overlapping the run's previous segment "
+                f"{previous.path!r} (seq {previous.seq}) which ends at {previous.end_time}"
+            )
+        if seq <= previous.seq:
+            raise CatalogError(f"segment {path!r}: seq {seq} must be greater than previous seq {previous.seq}")
+    elif seq < 0:
+        raise CatalogError(f"segment {path!r}: seq {seq} must not be negative")
+    if media_duration < 0 or size_bytes < 0:
+        raise CatalogError(f"segment {path!r}: media_duration and size_bytes must not be negative")
+    if not 0 <= keyframes <= frames:
+        raise CatalogError(f"segment {path!r}: need 0 <= keyframes ({keyframes}) <= frames ({frames})")
+    if not _SHA256_RE.match(sha256):
+        raise CatalogError(f"segment {path!r}: sha256 must be 64 lowercase hex digits")
+    if not codec:
+        raise CatalogError(f"segment {path!r}: codec must not be empty")
+    p = PurePosixPath(path)
+    if not path or "\\" in path or p.is_absolute() or ".." in p.parts or str(p) != path:
+        raise CatalogError(f"segment path {path!r} must be a normalised relative POSIX path")
+
+
+def _parse_sqlite_url(url: str) -> str:
+    """Map a catalog URL or plain path to a sqlite3 database argument."""
+    if url.startswith("sqlite://"):
+        rest = url[len("sqlite://"):]
+        if rest == ":memory:":
+            return ":memory:"
+        if not rest.startswith("/"):
+            raise CatalogError(
+                f"bad SQLite catalog URL {url!r}: use sqlite:///absolute/path.db or sqlite://:memory:"
+            )
+        return "/" + rest.lstrip("/")  # sqlite:////abs (SQLAlchemy style) means the same file
+    return str(Path(url).expanduser().resolve())
+
+
+async def open_catalog(
+    url: str,
+    *,
+    clock: Clock | None = None,
+    migrations: Sequence[Migration] | None = None,
+) -> Catalog:
+    """Open (creating and migrating if needed) the catalog at ``url``.
+
+    Accepts ``sqlite:///abs/path/catalog.db``, a plain filesystem path, or
+    ``sqlite://:memory:``. ``clock`` stamps created/updated times (default:
+    system clock). ``migrations`` replaces the shipped schema (tests only).
+    """
+    if not url:
+        raise CatalogError("empty catalog URL")
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme in ("postgresql", "postgres"):
+        raise CatalogError("PostgreSQL catalog not supported yet")
+    if scheme not in ("", "sqlite"):
+        raise CatalogError(f"unknown catalog URL scheme {scheme!r} in {url!r}; expected sqlite:// or a path")
+    database = _parse_sqlite_url(url)
+    # Late import: the backend module imports this one.
+    from nvr.storage.sqlite import SqliteCatalog
+
+    return await SqliteCatalog.open(database, clock=clock, migrations=migrations)

@@ -1,0 +1,505 @@
+"""SQLite catalog backend: one worker thread owns the connection (WAL mode)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from nvr.clock import Clock, SystemClock, now_us
+from nvr.errors import CatalogError
+from nvr.models import CameraRecord, Run, Segment, Session, User
+from nvr.storage.catalog import MAX_SEGMENT_WALL_US, Catalog, validate_new_segment, validate_role
+from nvr.storage.migrations import MIGRATIONS_TABLE_SQL, Migration, load_migrations, migrate
+
+__all__ = ["SqliteCatalog"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 5000
+"""How long a writer waits for another process's lock before failing."""
+
+# synchronous=FULL: in WAL mode NORMAL may lose the last commits on power loss.
+# The two-phase delete needs the 'garbage' mark durable *before* the file is
+# unlinked, and the recorder needs a segment row durable once add_segment
+# returns; FULL gives that for one WAL fsync per commit, which is cheap at our
+# write rate (about one segment per camera per minute).
+SYNCHRONOUS = "FULL"
+
+_CAM = "id, name, kelurahan, kecamatan, lat, lon, created_at, updated_at, removed_at"
+_RUN = "id, camera_id, started_at, ended_at, reason_ended"
+_SEG = (
+    "id, camera_id, run_id, seq, start_time, end_time, media_duration, path, size_bytes, "
+    "sha256, frames, keyframes, codec, width, height, state, created_at"
+)
+_SEG_S = ", ".join(f"s.{c.strip()}" for c in _SEG.split(","))
+_USER = "id, username, password_hash, role, kelurahan, created_at, disabled"
+_SESS = "token_hash, user_id, csrf_token, created_at, expires_at, last_seen_at"
+
+
+def _user(*row: Any) -> User:
+    return User(*row[:6], disabled=bool(row[6]))
+
+
+class SqliteCatalog(Catalog):
+    """Catalog stored in one SQLite file; all SQL runs on a dedicated thread.
+
+    Cancelling an awaiting caller does not cancel the SQL already queued: it
+    completes (or rolls back) on the worker and its result is dropped.
+    """
+
+    def __init__(self, database: str, clock: Clock) -> None:
+        """Prefer ``SqliteCatalog.open`` (or ``open_catalog``), which also connects."""
+        self.database = database
+        self._clock = clock
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+        self._thread_ident: int | None = None
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="nvr-catalog", initializer=self._init_thread
+        )
+
+    @classmethod
+    async def open(cls, database: str, *, clock: Clock | None = None,
+                   migrations: Sequence[Migration] | None = None) -> SqliteCatalog:
+        """Connect to ``database`` (a path or ``:memory:``) and apply migrations."""
+        cat = cls(database, clock or SystemClock())
+        try:
+            await cat._call(cat._open_sync, migrations)
+        except BaseException:
+            await cat.close()
+            raise
+        return cat
+
+    # -- worker plumbing ---------------------------------------------------
+
+    def _init_thread(self) -> None:
+        self._thread_ident = threading.get_ident()
+
+    @property
+    def worker_thread_ident(self) -> int | None:
+        """``threading.get_ident()`` of the worker thread (None before first use)."""
+        return self._thread_ident
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._closed:
+            raise CatalogError("catalog is closed")
+        return await self._submit(fn, *args)
+
+    async def _submit(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(self._guard, fn, *args))
+
+    @staticmethod
+    def _guard(fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return fn(*args)
+        except sqlite3.Error as exc:
+            raise CatalogError(f"catalog {getattr(fn, '__name__', 'operation')} failed: {exc}") from exc
+
+    async def run_in_worker(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` on the worker thread (tests and maintenance only)."""
+        return await self._call(lambda: fn(self._c))
+
+    @property
+    def _c(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise CatalogError("catalog is not connected")
+        return self._conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; BEGIN IMMEDIATE takes the write lock up front."""
+        c = self._c
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            yield c
+            c.execute("COMMIT")
+        except BaseException:
+            if c.in_transaction:
+                c.execute("ROLLBACK")
+            raise
+
+    def _now(self) -> int:
+        return now_us(self._clock)
+
+    def _one(self, sql: str, params: Sequence[Any], make: Callable[..., T]) -> T | None:
+        row = self._c.execute(sql, params).fetchone()
+        return None if row is None else make(*row)
+
+    def _all(self, sql: str, params: Sequence[Any], make: Callable[..., T]) -> list[T]:
+        return [make(*row) for row in self._c.execute(sql, params).fetchall()]
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def _open_sync(self, migrations: Sequence[Migration] | None) -> None:
+        if self.database != ":memory:":
+            Path(self.database).parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: no implicit transactions; we BEGIN/COMMIT ourselves.
+        c = self._conn = sqlite3.connect(self.database, isolation_level=None)
+        c.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = c.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal" and self.database != ":memory:":
+            raise CatalogError(f"could not put {self.database} in WAL mode (got {mode!r})")
+        c.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
+        c.execute("PRAGMA foreign_keys = ON")
+        if c.execute("PRAGMA foreign_keys").fetchone()[0] != 1:
+            raise CatalogError("this SQLite build cannot enforce foreign keys")
+        applied = migrate(self, load_migrations() if migrations is None else migrations, self._now())
+        log.info("catalog %s open (schema version %d, %d migration(s) applied now)",
+                 self.database, self._schema_version(), len(applied))
+
+    async def close(self) -> None:
+        """Close the connection on the worker, then let the worker thread exit."""
+        if self._closed:
+            return
+        self._closed = True  # refuse new calls; ones already queued still run first
+        try:
+            await self._submit(self._close_sync)
+        finally:
+            self._executor.shutdown(wait=False)
+
+    def _close_sync(self) -> None:
+        c, self._conn = self._conn, None
+        if c is None:
+            return
+        try:
+            c.execute("PRAGMA optimize")
+        except sqlite3.Error as exc:  # best effort; never mask the real close/open error
+            log.debug("PRAGMA optimize failed on close: %s", exc)
+        finally:
+            c.close()
+
+    # -- migrations (MigrationTarget, called on the worker) -------------------
+
+    def ensure_migrations_table(self) -> None:
+        """Create ``schema_migrations`` if it does not exist."""
+        self._c.execute(MIGRATIONS_TABLE_SQL)
+
+    def applied_migrations(self) -> dict[int, str]:
+        """Return ``{version: name}`` of applied migrations."""
+        return dict(self._c.execute("SELECT version, name FROM schema_migrations").fetchall())
+
+    def apply_migration(self, migration: Migration, applied_at_us: int) -> None:
+        """Run one migration and record it in a single transaction."""
+        c = self._c
+        try:
+            # executescript() commits any open transaction first, so BEGIN goes inside it.
+            c.executescript("BEGIN IMMEDIATE;\n" + migration.sql)
+            c.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.name, applied_at_us),
+            )
+            c.execute("COMMIT")
+        except BaseException:
+            if c.in_transaction:
+                c.execute("ROLLBACK")
+            raise
+
+    def _schema_version(self) -> int:
+        return int(self._c.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0])
+
+    async def schema_version(self) -> int:
+        return await self._call(self._schema_version)
+
+    # -- cameras -------------------------------------------------------------
+
+    async def upsert_camera(self, name: str, kelurahan: str | None = None, kecamatan: str | None = None,
+                            lat: float | None = None, lon: float | None = None) -> CameraRecord:
+        if not name:
+            raise CatalogError("camera name must not be empty")
+        return await self._call(self._upsert_camera, name, kelurahan, kecamatan, lat, lon)
+
+    def _upsert_camera(self, name: str, kel: str | None, kec: str | None,
+                       lat: float | None, lon: float | None) -> CameraRecord:
+        now = self._now()
+        with self._write() as c:
+            cur = self._one(f"SELECT {_CAM} FROM cameras WHERE name = ?", (name,), CameraRecord)
+            if cur is None:
+                row = c.execute(
+                    "INSERT INTO cameras (name, kelurahan, kecamatan, lat, lon, created_at, updated_at)"
+                    f" VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {_CAM}",
+                    (name, kel, kec, lat, lon, now, now),
+                ).fetchall()[0]
+                return CameraRecord(*row)
+            if (cur.kelurahan, cur.kecamatan, cur.lat, cur.lon, cur.removed_at) == (kel, kec, lat, lon, None):
+                return cur
+            row = c.execute(
+                "UPDATE cameras SET kelurahan = ?, kecamatan = ?, lat = ?, lon = ?, updated_at = ?,"
+                f" removed_at = NULL WHERE id = ? RETURNING {_CAM}",
+                (kel, kec, lat, lon, now, cur.id),
+            ).fetchall()[0]
+            return CameraRecord(*row)
+
+    async def get_camera(self, name: str) -> CameraRecord | None:
+        return await self._call(self._one, f"SELECT {_CAM} FROM cameras WHERE name = ?", (name,), CameraRecord)
+
+    async def list_cameras(self, include_removed: bool = True) -> list[CameraRecord]:
+        where = "" if include_removed else " WHERE removed_at IS NULL"
+        return await self._call(self._all, f"SELECT {_CAM} FROM cameras{where} ORDER BY name", (), CameraRecord)
+
+    async def mark_camera_removed(self, name: str) -> CameraRecord:
+        return await self._call(self._mark_camera_removed, name)
+
+    def _mark_camera_removed(self, name: str) -> CameraRecord:
+        now = self._now()
+        with self._write() as c:
+            c.execute(
+                "UPDATE cameras SET removed_at = ?, updated_at = ? WHERE name = ? AND removed_at IS NULL",
+                (now, now, name),
+            )
+            cam = self._one(f"SELECT {_CAM} FROM cameras WHERE name = ?", (name,), CameraRecord)
+        if cam is None:
+            raise CatalogError(f"unknown camera {name!r}")
+        return cam
+
+    # -- runs ----------------------------------------------------------------
+
+    async def start_run(self, camera_name: str, started_at_us: int) -> Run:
+        return await self._call(self._start_run, camera_name, started_at_us)
+
+    def _start_run(self, camera_name: str, started_at_us: int) -> Run:
+        with self._write() as c:
+            cam = self._one(f"SELECT {_CAM} FROM cameras WHERE name = ?", (camera_name,), CameraRecord)
+            if cam is None:
+                raise CatalogError(f"cannot start a run: unknown camera {camera_name!r}")
+            if cam.removed:
+                raise CatalogError(f"cannot start a run: camera {camera_name!r} has been removed")
+            open_run = self._one(f"SELECT {_RUN} FROM runs WHERE camera_id = ? AND ended_at IS NULL",
+                                 (cam.id,), Run)
+            if open_run is not None:
+                raise CatalogError(
+                    f"camera {camera_name!r} already has open run {open_run.id}; end it first"
+                )
+            row = c.execute(f"INSERT INTO runs (camera_id, started_at) VALUES (?, ?) RETURNING {_RUN}",
+                            (cam.id, started_at_us)).fetchall()[0]
+            return Run(*row)
+
+    async def end_run(self, run_id: int, ended_at_us: int, reason: str) -> Run:
+        return await self._call(self._end_run, run_id, ended_at_us, reason)
+
+    def _end_run(self, run_id: int, ended_at_us: int, reason: str) -> Run:
+        with self._write() as c:
+            run = self._one(f"SELECT {_RUN} FROM runs WHERE id = ?", (run_id,), Run)
+            if run is None:
+                raise CatalogError(f"unknown run {run_id}")
+            if not run.is_open:
+                raise CatalogError(f"run {run_id} already ended at {run.ended_at}")
+            last_end = c.execute("SELECT MAX(end_time) FROM segments WHERE run_id = ?", (run_id,)).fetchone()[0]
+            floor = max(run.started_at, last_end if last_end is not None else run.started_at)
+            if ended_at_us < floor:
+                raise CatalogError(
+                    f"run {run_id} cannot end at {ended_at_us}: before its start or last segment end ({floor})"
+                )
+            row = c.execute(f"UPDATE runs SET ended_at = ?, reason_ended = ? WHERE id = ? RETURNING {_RUN}",
+                            (ended_at_us, reason, run_id)).fetchall()[0]
+            return Run(*row)
+
+    async def get_run(self, run_id: int) -> Run | None:
+        return await self._call(self._one, f"SELECT {_RUN} FROM runs WHERE id = ?", (run_id,), Run)
+
+    async def open_runs(self) -> list[Run]:
+        return await self._call(self._all, f"SELECT {_RUN} FROM runs WHERE ended_at IS NULL ORDER BY id", (), Run)
+
+    # -- segments ------------------------------------------------------------
+
+    async def add_segment(self, *, run_id: int, start_time: int, end_time: int, media_duration: int,
+                          path: str, size_bytes: int, sha256: str, frames: int, keyframes: int, codec: str,
+                          width: int | None = None, height: int | None = None,
+                          seq: int | None = None) -> Segment:
+        fields = {"start_time": start_time, "end_time": end_time, "media_duration": media_duration,
+                  "path": path, "size_bytes": size_bytes, "sha256": sha256, "frames": frames,
+                  "keyframes": keyframes, "codec": codec}
+        return await self._call(self._add_segment, run_id, seq, width, height, fields)
+
+    def _add_segment(self, run_id: int, seq: int | None, width: int | None, height: int | None,
+                     f: dict[str, Any]) -> Segment:
+        with self._write() as c:
+            run = self._one(f"SELECT {_RUN} FROM runs WHERE id = ?", (run_id,), Run)
+            if run is None:
+                raise CatalogError(f"segment {f['path']!r}: unknown run {run_id}")
+            if not run.is_open:
+                raise CatalogError(f"segment {f['path']!r}: run {run_id} has already ended")
+            prev = self._one(f"SELECT {_SEG} FROM segments WHERE run_id = ? ORDER BY seq DESC LIMIT 1",
+                             (run_id,), Segment)
+            if seq is None:
+                seq = 0 if prev is None else prev.seq + 1
+            validate_new_segment(previous=prev, seq=seq, **f)
+            if c.execute("SELECT 1 FROM segments WHERE path = ?", (f["path"],)).fetchone():
+                raise CatalogError(f"segment path {f['path']!r} is already catalogued")
+            row = c.execute(
+                "INSERT INTO segments (camera_id, run_id, seq, start_time, end_time, media_duration, path,"
+                " size_bytes, sha256, frames, keyframes, codec, width, height, state, created_at)"
+                f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'ok', ?) RETURNING {_SEG}",
+                (run.camera_id, run_id, seq, f["start_time"], f["end_time"], f["media_duration"], f["path"],
+                 f["size_bytes"], f["sha256"], f["frames"], f["keyframes"], f["codec"], width, height,
+                 self._now()),
+            ).fetchall()[0]
+            return Segment(*row)
+
+    async def get_segment(self, segment_id: int) -> Segment | None:
+        return await self._call(self._one, f"SELECT {_SEG} FROM segments WHERE id = ?", (segment_id,), Segment)
+
+    async def segment_by_path(self, path: str) -> Segment | None:
+        return await self._call(self._one, f"SELECT {_SEG} FROM segments WHERE path = ?", (path,), Segment)
+
+    async def segments(self, camera_name: str, start_us: int, end_us: int) -> list[Segment]:
+        if end_us < start_us:
+            raise CatalogError(f"time window is inverted: end {end_us} < start {start_us}")
+        # The lower bound on start_time lets the (camera_id, start_time) index
+        # bound the scan; it is exact because no segment spans more than
+        # MAX_SEGMENT_WALL_US.
+        sql = (
+            f"SELECT {_SEG_S} FROM segments s JOIN cameras c ON c.id = s.camera_id"
+            " WHERE c.name = ? AND s.state = 'ok' AND s.start_time < ? AND s.start_time >= ?"
+            " AND s.end_time > ? ORDER BY s.start_time, s.id"
+        )
+        params = (camera_name, end_us, start_us - MAX_SEGMENT_WALL_US, start_us)
+        return await self._call(self._all, sql, params, Segment)
+
+    async def latest_segment(self, camera_name: str) -> Segment | None:
+        sql = (
+            f"SELECT {_SEG_S} FROM segments s JOIN cameras c ON c.id = s.camera_id"
+            " WHERE c.name = ? AND s.state = 'ok' ORDER BY s.start_time DESC, s.id DESC LIMIT 1"
+        )
+        return await self._call(self._one, sql, (camera_name,), Segment)
+
+    async def mark_segment_garbage(self, ids: Iterable[int]) -> int:
+        return await self._call(self._mark_garbage, [(int(i),) for i in ids])
+
+    def _mark_garbage(self, ids: list[tuple[int]]) -> int:
+        with self._write() as c:
+            cur = c.executemany("UPDATE segments SET state = 'garbage' WHERE id = ? AND state = 'ok'", ids)
+            return max(cur.rowcount, 0)
+
+    async def garbage_segments(self) -> list[Segment]:
+        return await self._call(self._all, f"SELECT {_SEG} FROM segments WHERE state = 'garbage' ORDER BY id",
+                                (), Segment)
+
+    async def delete_segments(self, ids: Iterable[int]) -> int:
+        return await self._call(self._delete_segments, [int(i) for i in ids])
+
+    def _delete_segments(self, ids: list[int]) -> int:
+        with self._write() as c:
+            live = [i for i in ids
+                    if c.execute("SELECT 1 FROM segments WHERE id = ? AND state <> 'garbage'", (i,)).fetchone()]
+            if live:
+                raise CatalogError(f"refusing to delete segments not marked garbage: {live[:20]}")
+            cur = c.executemany("DELETE FROM segments WHERE id = ?", [(i,) for i in ids])
+            return max(cur.rowcount, 0)
+
+    async def segment_totals(self, camera_name: str) -> tuple[int, int]:
+        sql = (
+            "SELECT COUNT(*), COALESCE(SUM(s.size_bytes), 0) FROM segments s"
+            " JOIN cameras c ON c.id = s.camera_id WHERE c.name = ? AND s.state = 'ok'"
+        )
+        return await self._call(self._one, sql, (camera_name,), lambda n, b: (int(n), int(b)))  # type: ignore[return-value]
+
+    # -- users -----------------------------------------------------------------
+
+    async def create_user(self, username: str, password_hash: str, role: str,
+                          kelurahan: str | None = None) -> User:
+        validate_role(role)
+        if not username:
+            raise CatalogError("username must not be empty")
+        return await self._call(self._create_user, username, password_hash, role, kelurahan)
+
+    def _create_user(self, username: str, password_hash: str, role: str, kelurahan: str | None) -> User:
+        with self._write() as c:
+            if c.execute("SELECT 1 FROM users WHERE username = ?", (username,)).fetchone():
+                raise CatalogError(f"user {username!r} already exists")
+            row = c.execute(
+                "INSERT INTO users (username, password_hash, role, kelurahan, created_at, disabled)"
+                f" VALUES (?, ?, ?, ?, ?, ?) RETURNING {_USER}",
+                (username, password_hash, role, kelurahan, self._now(), False),
+            ).fetchall()[0]
+            return _user(*row)
+
+    async def get_user(self, username: str) -> User | None:
+        return await self._call(self._one, f"SELECT {_USER} FROM users WHERE username = ?", (username,), _user)
+
+    async def get_user_by_id(self, user_id: int) -> User | None:
+        return await self._call(self._one, f"SELECT {_USER} FROM users WHERE id = ?", (user_id,), _user)
+
+    async def list_users(self) -> list[User]:
+        return await self._call(self._all, f"SELECT {_USER} FROM users ORDER BY username", (), _user)
+
+    async def count_users(self) -> int:
+        return await self._call(lambda: int(self._c.execute("SELECT COUNT(*) FROM users").fetchone()[0]))
+
+    async def set_user_disabled(self, user_id: int, disabled: bool) -> User:
+        return await self._call(self._update_user, user_id, "disabled", bool(disabled), disabled)
+
+    async def set_password_hash(self, user_id: int, password_hash: str) -> User:
+        return await self._call(self._update_user, user_id, "password_hash", password_hash, True)
+
+    def _update_user(self, user_id: int, column: str, value: Any, drop_sessions: bool) -> User:
+        assert column in ("disabled", "password_hash")
+        with self._write() as c:
+            rows = c.execute(f"UPDATE users SET {column} = ? WHERE id = ? RETURNING {_USER}",
+                             (value, user_id)).fetchall()
+            if not rows:
+                raise CatalogError(f"unknown user id {user_id}")
+            if drop_sessions:
+                c.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+            return _user(*rows[0])
+
+    # -- sessions --------------------------------------------------------------
+
+    async def create_session(self, token_hash: str, user_id: int, csrf_token: str,
+                             expires_at_us: int) -> Session:
+        return await self._call(self._create_session, token_hash, user_id, csrf_token, expires_at_us)
+
+    def _create_session(self, token_hash: str, user_id: int, csrf_token: str, expires_at_us: int) -> Session:
+        now = self._now()
+        with self._write() as c:
+            if not c.execute("SELECT 1 FROM users WHERE id = ?", (user_id,)).fetchone():
+                raise CatalogError(f"cannot create session: unknown user id {user_id}")
+            if c.execute("SELECT 1 FROM sessions WHERE token_hash = ?", (token_hash,)).fetchone():
+                raise CatalogError("session token hash already exists")
+            row = c.execute(
+                "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at, last_seen_at)"
+                f" VALUES (?, ?, ?, ?, ?, ?) RETURNING {_SESS}",
+                (token_hash, user_id, csrf_token, now, expires_at_us, now),
+            ).fetchall()[0]
+            return Session(*row)
+
+    async def get_session(self, token_hash: str) -> Session | None:
+        return await self._call(self._one, f"SELECT {_SESS} FROM sessions WHERE token_hash = ?",
+                                (token_hash,), Session)
+
+    async def touch_session(self, token_hash: str, now_us: int, expires_at_us: int | None = None) -> bool:
+        sql = ("UPDATE sessions SET last_seen_at = ?, expires_at = COALESCE(?, expires_at)"
+               " WHERE token_hash = ?")
+        return await self._call(self._change, sql, (now_us, expires_at_us, token_hash)) > 0
+
+    async def delete_session(self, token_hash: str) -> bool:
+        return await self._call(self._change, "DELETE FROM sessions WHERE token_hash = ?", (token_hash,)) > 0
+
+    async def delete_user_sessions(self, user_id: int) -> int:
+        return await self._call(self._change, "DELETE FROM sessions WHERE user_id = ?", (user_id,))
+
+    async def delete_expired_sessions(self, now_us: int) -> int:
+        return await self._call(self._change, "DELETE FROM sessions WHERE expires_at <= ?", (now_us,))
+
+    def _change(self, sql: str, params: Sequence[Any]) -> int:
+        with self._write() as c:
+            return c.execute(sql, params).rowcount
+
+    # -- meta ------------------------------------------------------------------
+
+    async def get_meta(self, key: str) -> str | None:
+        return await self._call(self._one, "SELECT value FROM meta WHERE key = ?", (key,), str)
+
+    async def set_meta(self, key: str, value: str) -> None:
+        sql = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+        await self._call(self._change, sql, (key, value))
