@@ -71,7 +71,7 @@ class PluginHost:
         self.pm = pluggy.PluginManager("nvr")
         self.pm.add_hookspecs(hookspecs)
         for module_name in DEFAULT_PLUGINS:
-            self._register(importlib.import_module(module_name), module_name, "builtin")
+            self._register(importlib.import_module(module_name), module_name.rsplit(".", 1)[-1], "builtin")
         if self.load_entry_points:
             self._load_entry_points()
         for name, plugin in self.extra_plugins:

@@ -23,7 +23,8 @@ def plugin(**hooks: object) -> types.SimpleNamespace:
 
 def test_builtins_are_registered_like_third_parties() -> None:
     host = PluginHost(load_entry_points=False)
-    for name in DEFAULT_PLUGINS:
+    for module in DEFAULT_PLUGINS:
+        name = module.rsplit(".", 1)[-1]
         assert name in host.plugin_names()
         assert host.status[name].source == "builtin"
     assert "camera_log" in host.config_models()
