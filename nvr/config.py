@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from nvr.config_lines import find_line, line_index
 from nvr.errors import ConfigError, ConfigProblem
-from nvr.secrets import Secret
+from nvr.secrets import Resolved, Secret
 
 CAMERA_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
@@ -56,7 +56,7 @@ class DiscoveryConfig(Section):
     multicast: bool = Field(True, title="Send the multicast probe")
     unicast: list[str] = Field(default_factory=list, title="Hosts or CIDR subnets probed directly")
     timeout_s: float = Field(3.0, gt=0, le=60, title="Seconds to wait for answers")
-    username: str | None = Field(None, title="ONVIF user tried on discovered devices")
+    username: Resolved | None = Field(None, title="ONVIF user tried on discovered devices")
     password: Secret | None = Field(None, title="ONVIF password tried on discovered devices")
 
     @field_validator("interface")
@@ -81,7 +81,7 @@ class DiscoveryConfig(Section):
 class OnvifConfig(Section):
     host: str = Field(title="Camera host name or address")
     port: int = Field(80, ge=1, le=65535, title="ONVIF HTTP port")
-    username: str | None = Field(None, title="ONVIF user")
+    username: Resolved | None = Field(None, title="ONVIF user")
     password: Secret | None = Field(None, title="ONVIF password")
 
 
@@ -89,7 +89,7 @@ class StreamConfig(Section):
     main: str | None = Field(None, title="Main stream RTSP URL (recorded)")
     sub: str | None = Field(None, title="Sub stream RTSP URL (live view, analysis)")
     transport: Literal["tcp", "udp"] = Field("tcp", title="RTP transport")
-    username: str | None = Field(None, title="RTSP user (default: the ONVIF user)")
+    username: Resolved | None = Field(None, title="RTSP user (default: the ONVIF user)")
     password: Secret | None = Field(None, title="RTSP password (default: the ONVIF password)")
 
     @field_validator("main", "sub")
@@ -231,8 +231,9 @@ def parse_config(
         raise ConfigError(source, [ConfigProblem((), f"invalid TOML: {exc}")]) from None
     problems = _semantic_problems(raw)
     config: Config | None = None
+    context = {"base_dir": base_dir}  # relative secret files resolve against it
     try:
-        config = Config.model_validate(raw)
+        config = Config.model_validate(raw, context=context)
     except ValidationError as exc:
         problems.extend(_pydantic_problems(exc))
     plugin_configs: dict[str, BaseModel] = {}
@@ -246,14 +247,16 @@ def parse_config(
                 ("plugins", name), f"no installed plugin takes a [plugins.{name}] table (known: {known})"
             ))
             continue
+        if not isinstance(table, dict):
+            continue  # Config.model_validate already reported "plugins.<name>: not a table"
         try:
-            plugin_configs[name] = model.model_validate(table)
+            plugin_configs[name] = model.model_validate(table, context=context)
         except ValidationError as exc:
             problems.extend(_pydantic_problems(exc, ("plugins", name)))
     for name, model in models.items():
         if name not in plugin_configs and not any(p.path[:2] == ("plugins", name) for p in problems):
             try:
-                plugin_configs[name] = model.model_validate({})
+                plugin_configs[name] = model.model_validate({}, context=context)
             except ValidationError as exc:
                 problems.extend(_pydantic_problems(exc, ("plugins", name)))
     if problems:

@@ -27,3 +27,10 @@ def free_port() -> int:
 def closed_port() -> int:
     """A port nothing listens on (connections are refused)."""
     return free_port()
+
+
+def free_udp_port() -> int:
+    """A UDP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

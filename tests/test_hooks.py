@@ -14,7 +14,7 @@ from nvr.clock import utc_us
 from nvr.errors import ConfigError
 from nvr.hookspecs import hookimpl
 from nvr.segments import publish_segment
-from tests.helpers import closed_port, wait_for
+from tests.helpers import closed_port, free_udp_port, wait_for
 
 
 class Recorder:
@@ -135,6 +135,35 @@ async def test_hook_segment_closed(write_config, start_server) -> None:
         assert segment.sha256 == hashlib.sha256(data).hexdigest()
         stored = await runtime.catalog.segments("gate", 0, utc_us_now())
         assert [s.id for s in stored] == [segment.id]
+
+
+async def test_hook_camera_discovered(write_config, start_server) -> None:
+    from nvr.sim.fleet import SimFleet
+
+    rec = Recorder()
+    async with SimFleet(3, discovery_port=free_udp_port(), password="sim-pass") as fleet:
+        known = fleet.cameras[0]
+        path = write_config(f'''
+            [discovery]
+            enabled = true
+            multicast = false
+            unicast = ["127.0.0.1"]
+            port = {fleet.discovery.port}
+            timeout_s = 1.0
+            username = "admin"
+            password = "sim-pass"
+            [[cameras]]
+            name = "known"
+            onvif = {{ host = "127.0.0.1", port = {known.onvif_port}, username = "admin", password = "sim-pass" }}
+        ''')
+        async with start_server(path, plugins=[("rec", rec)]) as server:
+            await wait_for(lambda: len(rec.of("camera_discovered")) >= 2, timeout=20)
+            await server.runtime.discovery.sweep()  # a second sweep reports nothing new
+            await server.plugins.drain()
+            devices = [c["device"] for c in rec.of("camera_discovered")]
+            assert sorted(d.name for d in devices) == ["cam02", "cam03"]
+            assert all(d.state == "ok" and d.main_uri == fleet.camera(d.name).rtsp_main for d in devices)
+            assert len(server.runtime.discovery.devices) == 3
 
 
 def utc_us_now() -> int:

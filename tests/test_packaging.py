@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -22,8 +23,11 @@ def run(*args: str, cwd: Path | None = None) -> str:
 
 
 def test_wheel_installs_and_runs(tmp_path: Path) -> None:
-    dist = tmp_path / "dist"
-    run(sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(ROOT), cwd=tmp_path)
+    dist, src = tmp_path / "dist", tmp_path / "src"
+    # Build from a copy: setuptools writes build/ and *.egg-info/ beside the sources.
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "var", ".cache", "build", "dist",
+                                                             "*.egg-info", "__pycache__", ".pytest_cache"))
+    run(sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(src), cwd=tmp_path)
     wheel = next(dist.glob("nvr-*.whl"))
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", str(venv))
