@@ -18,7 +18,7 @@ from typing import Callable
 from aiohttp import web
 
 from nvr.cameras import CameraRegistry, ChangeSummary
-from nvr.config import load_config
+from nvr.config import LoadedConfig, load_config
 from nvr.discovery_service import DiscoveryService
 from nvr.errors import ConfigError
 from nvr.plugin_host import PluginHost
@@ -103,9 +103,12 @@ class Server:
             log.error("config reload rejected, keeping the running config:\n%s", exc.report())
             return exc
         old = self.runtime.config
+        kept = {}
         for section in RESTART_ONLY_SECTIONS:
             if getattr(old, section) != getattr(loaded.config, section):
                 log.warning("config [%s] changed: takes effect after a restart", section)
+            kept[section] = getattr(old, section)  # what is running keeps running as it is
+        loaded = LoadedConfig(loaded.config.model_copy(update=kept), loaded.plugin_configs, loaded.path)
         self.runtime.loaded = loaded
         summary = await self.runtime.cameras.apply(loaded.config.cameras)
         if self.runtime.discovery is not None and old.discovery != loaded.config.discovery:

@@ -40,6 +40,17 @@ async def test_reload_touches_only_changed_cameras(write_config, start_server) -
         assert removed.removed
 
 
+async def test_reload_keeps_restart_only_sections(write_config, start_server) -> None:
+    path = write_config(CAM.format(name="a", port=closed_port()))
+    async with start_server(path) as server:
+        before = server.runtime.config
+        path.write_text(path.read_text().replace("port = 0", "port = 0\nsession_hours = 1")
+                        .replace('root = "storage"', 'root = "elsewhere"'))
+        await server.reload()
+        assert server.runtime.config.server == before.server
+        assert server.runtime.config.storage == before.storage
+
+
 async def test_invalid_reload_keeps_running_config(write_config, start_server) -> None:
     path = write_config(CAM.format(name="a", port=closed_port()))
     async with start_server(path) as server:

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from nvr.camera_worker import CameraStatus
-from nvr.web.auth import in_scope
+from nvr.web.auth import in_scope, require_role
 from nvr.web.keys import RUNTIME_KEY, USER_KEY
 from nvr.web.templating import render
 
@@ -41,8 +41,27 @@ async def camera_list(request: web.Request) -> web.StreamResponse:
     for cam in cameras:
         counts[cam.state] = counts.get(cam.state, 0) + 1
     plugins = sorted(runtime.plugins.status.values(), key=lambda p: p.name)
+    discovery = runtime.discovery
+    configured = {f"{c.onvif.host}:{c.onvif.port}" for c in runtime.config.cameras if c.onvif}
+    discovered = [
+        (d, f"{d.host}:{d.port}" in configured)
+        for d in (discovery.devices.values() if discovery else [])
+    ]
     return render(request, "cameras.html", cameras=cameras, counts=counts, state_class=STATE_CLASS,
-                  plugins=plugins)
+                  plugins=plugins, discovered=discovered,
+                  discovery_error=discovery.last_error if discovery else None)
+
+
+@require_role("operator")
+async def camera_retry(request: web.Request) -> web.StreamResponse:
+    """POST /cameras/{name}/retry: check the camera now instead of waiting for the backoff."""
+    runtime = request.app[RUNTIME_KEY]
+    name = request.match_info["name"]
+    worker = runtime.cameras.worker(name) if runtime.cameras else None
+    if worker is None or not in_scope(request[USER_KEY], worker.status.kelurahan):
+        raise web.HTTPNotFound(text=f"no camera named {name!r}")
+    worker.poke()
+    raise web.HTTPSeeOther("/")
 
 
 async def camera_list_json(request: web.Request) -> web.StreamResponse:
@@ -53,3 +72,4 @@ async def camera_list_json(request: web.Request) -> web.StreamResponse:
 def setup(app: web.Application) -> None:
     app.router.add_get("/", camera_list)
     app.router.add_get("/api/cameras", camera_list_json)
+    app.router.add_post("/cameras/{name}/retry", camera_retry)

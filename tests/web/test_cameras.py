@@ -1,0 +1,76 @@
+"""The camera page: states, retry (role, scope, CSRF), discovered devices, plugin health."""
+
+from __future__ import annotations
+
+import types
+
+from nvr.hookspecs import hookimpl
+from nvr.sim.fleet import SimFleet
+from nvr.users import create_user
+from tests.conftest import ADMIN_PASSWORD
+from tests.helpers import free_udp_port, wait_for
+from tests.web.test_auth import client, csrf_of, login
+
+
+async def test_states_retry_discovery_and_plugin_errors(write_config, start_server) -> None:
+    @hookimpl
+    def camera_state_changed(camera):
+        raise RuntimeError("plugin bug")
+
+    broken = types.SimpleNamespace(camera_state_changed=camera_state_changed)
+    async with SimFleet(3, discovery_port=free_udp_port(), password="pw-page") as fleet:
+        good, locked, _ = fleet.cameras
+        locked.faults.unauthorized = True
+        config = write_config(f'''
+            [discovery]
+            enabled = true
+            multicast = false
+            unicast = ["127.0.0.1"]
+            port = {fleet.discovery.port}
+            timeout_s = 1.0
+            username = "admin"
+            password = "pw-page"
+            [[cameras]]
+            name = "good"
+            kelurahan = "Menteng"
+            onvif = {{ host = "127.0.0.1", port = {good.onvif_port}, username = "admin", password = "pw-page" }}
+            [[cameras]]
+            name = "locked"
+            kelurahan = "Gambir"
+            stream = {{ main = "{locked.rtsp_main}", username = "admin", password = "pw-page" }}
+        ''')
+        async with start_server(config, plugins=[("broken", broken)]) as server:
+            cams = server.runtime.cameras
+            await wait_for(lambda: cams.status("good").state == "online" and cams.status("locked").state == "auth_failed"
+                           and len(server.runtime.discovery.devices) == 3, timeout=20)
+            await create_user(server.runtime.catalog, "viewer", "viewer-password", "viewer")
+            await create_user(server.runtime.catalog, "op-menteng", "operator-password", "operator", "Menteng")
+            async with client() as s:
+                await login(s, server.url, "admin", ADMIN_PASSWORD)
+                async with s.get(server.url) as page:
+                    html = await page.text()
+                assert 'data-camera="locked"' in html and "auth_failed" in html
+                assert "Retry now" in html
+                assert html.count("data-device=") == 3
+                assert "plugin bug" in html and 'data-plugin="broken"' in html
+                assert "pw-page" not in html
+                locked.faults.unauthorized = False
+                async with s.post(server.url + "cameras/locked/retry", data={"csrf_token": csrf_of(html)},
+                                  allow_redirects=False) as resp:
+                    assert resp.status == 303
+                await wait_for(lambda: cams.status("locked").state == "online", timeout=5)
+            async with client() as s:
+                await login(s, server.url, "viewer", "viewer-password")
+                async with s.get(server.url) as page:
+                    token = csrf_of(await page.text())
+                async with s.post(server.url + "cameras/good/retry", data={"csrf_token": token}) as resp:
+                    assert resp.status == 403
+            async with client() as s:
+                await login(s, server.url, "op-menteng", "operator-password")
+                async with s.get(server.url) as page:
+                    token = csrf_of(await page.text())
+                async with s.post(server.url + "cameras/locked/retry", data={"csrf_token": token}) as resp:
+                    assert resp.status == 404  # another kelurahan's camera does not exist for them
+                async with s.post(server.url + "cameras/good/retry", data={"csrf_token": token},
+                                  allow_redirects=False) as resp:
+                    assert resp.status == 303
