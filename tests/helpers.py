@@ -34,3 +34,17 @@ def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def discovery_toml(discovery_port: int, password: str) -> str:
+    """A [discovery] table that probes only 127.0.0.1 (unicast) on ``discovery_port``."""
+    return f"""
+[discovery]
+enabled = true
+multicast = false
+unicast = ["127.0.0.1"]
+port = {discovery_port}
+timeout_s = 1.0
+username = "admin"
+password = "{password}"
+"""

@@ -14,7 +14,7 @@ from nvr.clock import utc_us
 from nvr.errors import ConfigError
 from nvr.hookspecs import hookimpl
 from nvr.segments import publish_segment
-from tests.helpers import closed_port, free_udp_port, wait_for
+from tests.helpers import closed_port, discovery_toml, free_udp_port, wait_for
 
 
 class Recorder:
@@ -143,15 +143,7 @@ async def test_hook_camera_discovered(write_config, start_server) -> None:
     rec = Recorder()
     async with SimFleet(3, discovery_port=free_udp_port(), password="sim-pass") as fleet:
         known = fleet.cameras[0]
-        path = write_config(f'''
-            [discovery]
-            enabled = true
-            multicast = false
-            unicast = ["127.0.0.1"]
-            port = {fleet.discovery.port}
-            timeout_s = 1.0
-            username = "admin"
-            password = "sim-pass"
+        path = write_config(discovery_toml(fleet.discovery.port, "sim-pass") + f'''
             [[cameras]]
             name = "known"
             onvif = {{ host = "127.0.0.1", port = {known.onvif_port}, username = "admin", password = "sim-pass" }}

@@ -8,7 +8,7 @@ from nvr.hookspecs import hookimpl
 from nvr.sim.fleet import SimFleet
 from nvr.users import create_user
 from tests.conftest import ADMIN_PASSWORD
-from tests.helpers import free_udp_port, wait_for
+from tests.helpers import discovery_toml, free_udp_port, wait_for
 from tests.web.test_auth import client, csrf_of, login
 
 
@@ -21,15 +21,7 @@ async def test_states_retry_discovery_and_plugin_errors(write_config, start_serv
     async with SimFleet(3, discovery_port=free_udp_port(), password="pw-page") as fleet:
         good, locked, _ = fleet.cameras
         locked.faults.unauthorized = True
-        config = write_config(f'''
-            [discovery]
-            enabled = true
-            multicast = false
-            unicast = ["127.0.0.1"]
-            port = {fleet.discovery.port}
-            timeout_s = 1.0
-            username = "admin"
-            password = "pw-page"
+        config = write_config(discovery_toml(fleet.discovery.port, "pw-page") + f'''
             [[cameras]]
             name = "good"
             kelurahan = "Menteng"
