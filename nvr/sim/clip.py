@@ -194,7 +194,18 @@ def ensure_rendered(spec: ClipSpec = DEFAULT_SPEC, cache_dir: Path | None = None
         missing = {v: p for v, p in paths.items() if not p.is_file()}
         if missing:
             render_clips(missing, spec)
+            _prune_old_versions(directory)
     return paths
+
+
+def _prune_old_versions(directory: Path) -> None:
+    """Delete cached clips written by older renderer versions (they are never read again)."""
+    for path in [*directory.glob("clip-v*-*.h264"), *directory.glob(".render-v*-*.lock")]:
+        version = path.name.split("-v", 1)[1].split("-", 1)[0]
+        if version.isdigit() and int(version) < CLIP_VERSION:
+            with contextlib.suppress(OSError):
+                path.unlink()
+                log.info("removed stale cached clip %s", path.name)
 
 
 def _encoder_options(spec: ClipSpec) -> dict[str, str]:

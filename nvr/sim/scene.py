@@ -14,6 +14,7 @@ SCENE_WIDTH = 1280
 SCENE_HEIGHT = 720
 PLATE_TEXT = "B 1234 XYZ"
 PLATE_SIZE = (250, 84)  # Indonesian plates are ~395x135 mm
+_REAR_W, _REAR_TOP, _REAR_BOTTOM = 460, 416, 652  # the plate car, seen from behind
 
 _BOLD_FONTS = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
@@ -56,12 +57,6 @@ class SceneObject:
 
 def _lerp(a: float, b: float, u: float) -> float:
     return a + (b - a) * u
-
-
-def _smooth(u: float) -> float:
-    """Smoothstep easing on [0, 1]."""
-    u = min(max(u, 0.0), 1.0)
-    return u * u * (3 - 2 * u)
 
 
 def _ease_out(u: float) -> float:
@@ -346,7 +341,3 @@ class SceneRenderer:
         d.rectangle([x0 - 10, y0 - 8, x1 + 10, y1 + 8], fill=(0, 0, 0))
         d.text((24, 20), text, font=font, fill=(255, 255, 255))
 
-
-_REAR_W = 460
-_REAR_TOP = 416
-_REAR_BOTTOM = 652

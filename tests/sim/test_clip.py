@@ -121,6 +121,7 @@ def test_version_bump_rerenders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(clipmod, "CLIP_VERSION", clipmod.CLIP_VERSION + 1)
     new = ensure_rendered(TINY, tmp_path)["main"]
     assert new != old and new.is_file()
+    assert not old.exists(), "clips of older renderer versions are pruned"
 
 
 def test_env_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
