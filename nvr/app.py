@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 STARTUP_HOOK_TIMEOUT_S = 10.0
 SHUTDOWN_HOOK_TIMEOUT_S = 3.0
 WEB_SHUTDOWN_TIMEOUT_S = 2.0
-RESTART_ONLY_SECTIONS = ("server", "storage", "catalog", "log")
+RESTART_ONLY_SECTIONS = ("server", "storage", "catalog", "log", "recording")
 
 
 class Server:

@@ -110,7 +110,25 @@ class Location(Section):
 class RecordConfig(Section):
     enabled: bool = Field(True, title="Record the main stream")
     segment_seconds: int = Field(60, ge=10, le=600, title="Target segment length")
-    retain_days: float = Field(30, ge=0, le=3650, title="Days footage is kept")
+    retain_days: float = Field(30, gt=0, le=3650, title="Days footage is kept")
+    event_retain_days: float = Field(
+        90, gt=0, le=3650, title="Days footage overlapping a detection event is kept (at least retain_days)"
+    )
+    max_gb: float | None = Field(None, gt=0, title="Size cap for this camera's footage; oldest goes first")
+
+
+class RecordingConfig(Section):
+    stall_timeout_s: float = Field(10, ge=2, le=120, title="Seconds without packets before a stall reconnect")
+    reconnect_max_s: float = Field(30, ge=1, le=600, title="Cap of the reconnect backoff")
+    index_queue: int = Field(10_000, ge=100, le=1_000_000,
+                             title="Closed segments held in memory while the catalog is slow")
+
+
+class RetentionConfig(Section):
+    interval_minutes: float = Field(10, ge=0.1, le=24 * 60, title="Minutes between retention sweeps")
+    min_free_percent: float = Field(5, ge=0, le=90, title="Free-space floor as a percentage of the disk")
+    min_free_gb: float = Field(5, ge=0, title="Free-space floor in GB (the larger floor applies)")
+    check_seconds: float = Field(10, ge=1, le=600, title="Seconds between free-space checks")
 
 
 class DetectConfig(Section):
@@ -153,6 +171,8 @@ class Config(Section):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig)
+    recording: RecordingConfig = Field(default_factory=RecordingConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     cameras: list[CameraConfig] = Field(default_factory=list)
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

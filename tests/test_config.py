@@ -358,7 +358,7 @@ def test_bounds_are_inclusive_where_documented(tmp_path: Path, models: dict) -> 
         name = "a"
         onvif = { host = "127.0.0.1", port = 1 }
         location = { lat = -90, lon = 180 }
-        record = { segment_seconds = 10, retain_days = 0 }
+        record = { segment_seconds = 10, retain_days = 0.5 }
         detect = { fps = 30 }
         [[cameras]]
         name = "b"
