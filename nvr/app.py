@@ -1,7 +1,8 @@
 """Wires everything together: the one place that defines start and stop order.
 
-Start: plugins → config → storage root → catalog → first admin → cameras →
-web server → discovery → ``startup`` hooks. Stop runs the same list backwards
+Start: plugins → config → storage root → catalog → first admin → segment
+indexer → cameras (recorders) → web server → discovery → retention →
+``startup`` hooks. Stop runs the same list backwards
 (an ``AsyncExitStack``), so a failure half-way through start still stops what
 already started.
 """
@@ -17,11 +18,14 @@ from typing import Callable
 
 from aiohttp import web
 
+from nvr.camera_worker import RecordingContext
 from nvr.cameras import CameraRegistry, ChangeSummary
 from nvr.config import LoadedConfig, load_config
 from nvr.discovery_service import DiscoveryService
 from nvr.errors import ConfigError
+from nvr.indexer import SegmentIndexer
 from nvr.plugin_host import PluginHost
+from nvr.retention_service import RetentionService
 from nvr.runtime import Runtime
 from nvr.storage.catalog import open_catalog
 from nvr.users import ensure_admin
@@ -48,7 +52,7 @@ class Server:
         self.url = ""
         self._stack = contextlib.AsyncExitStack()
 
-    async def __aenter__(self) -> "Server":
+    async def __aenter__(self) -> Server:
         try:
             await self._start()
         except BaseException:
@@ -69,7 +73,11 @@ class Server:
         self.initial_admin_password = await ensure_admin(catalog)
         runtime = self.runtime = Runtime(loaded=loaded, plugins=self.plugins, catalog=catalog)
 
-        runtime.cameras = CameraRegistry(runtime, self.check_interval_s)
+        indexer = runtime.indexer = SegmentIndexer(runtime, config.recording.index_queue)
+        indexer.start()
+        self._stack.push_async_callback(indexer.stop)  # after the cameras: their last segments drain
+        recording = RecordingContext(config.storage.root, config.recording, indexer)
+        runtime.cameras = CameraRegistry(runtime, self.check_interval_s, recording)
         self._stack.push_async_callback(runtime.cameras.stop_all)
         await runtime.cameras.apply(config.cameras)
 
@@ -85,6 +93,10 @@ class Server:
         runtime.discovery = DiscoveryService(runtime)
         runtime.discovery.start()
         self._stack.push_async_callback(runtime.discovery.stop)
+
+        runtime.retention = RetentionService(runtime)
+        await runtime.retention.start()
+        self._stack.push_async_callback(runtime.retention.stop)
 
         await self.plugins.call("startup", timeout=STARTUP_HOOK_TIMEOUT_S, runtime=runtime)
         self._stack.push_async_callback(self._shutdown_hooks)
@@ -113,6 +125,10 @@ class Server:
         summary = await self.runtime.cameras.apply(loaded.config.cameras)
         if self.runtime.discovery is not None and old.discovery != loaded.config.discovery:
             self.runtime.discovery.reconfigure()
+        if self.runtime.retention is not None and (
+                old.retention != loaded.config.retention
+                or [(c.name, c.record) for c in old.cameras] != [(c.name, c.record) for c in loaded.config.cameras]):
+            self.runtime.retention.reconfigure()
         log.info("config reloaded")
         return summary
 

@@ -1,9 +1,11 @@
-"""Per-camera supervision: resolve stream URIs, check the camera, back off on failure.
+"""Per-camera supervision: resolve stream URIs, then record, or just check, the camera.
 
-Until the recorder lands this worker only checks that a camera would stream
-(RTSP DESCRIBE); the recorder takes over the same loop and states. A failing
-camera never affects another: each worker is its own task and catches
-everything but cancellation.
+A camera with ``record.enabled`` gets a ``Recorder`` once its main stream URI
+is known (from config, or asked over ONVIF); the recorder then owns the
+connection, its reconnects and the camera's state. A camera that is not
+recorded is checked with an RTSP DESCRIBE every interval. A failing camera
+never affects another: each worker is its own task and catches everything but
+cancellation.
 """
 
 from __future__ import annotations
@@ -13,10 +15,16 @@ import logging
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
-from nvr.config import CameraConfig
+from nvr.config import CameraConfig, RecordingConfig
 from nvr.rtsp_probe import ProbeResult, probe
+
+if TYPE_CHECKING:
+    from nvr.indexer import SegmentIndexer
+    from nvr.recorder import Recorder, RecorderStats
+    from nvr.recorder_events import ClosedSegment
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +32,18 @@ BACKOFF_START_S = 1.0
 BACKOFF_CAP_S = 30.0
 
 
-def backoff_delay(failures: int, rng: random.Random | None = None) -> float:
-    """Exponential backoff with full jitter, capped at 30 s: 1, 2, 4, ... seconds."""
-    ceiling = min(BACKOFF_CAP_S, BACKOFF_START_S * 2 ** max(0, failures - 1))
+@dataclass(frozen=True)
+class RecordingContext:
+    """What a worker needs to record: where, how, and who indexes the segments."""
+
+    storage_root: Path
+    settings: RecordingConfig
+    indexer: SegmentIndexer
+
+
+def backoff_delay(failures: int, rng: random.Random | None = None, cap_s: float = BACKOFF_CAP_S) -> float:
+    """Exponential backoff with jitter, capped at ``cap_s`` (30 s by default): 1, 2, 4, ... seconds."""
+    ceiling = min(cap_s, BACKOFF_START_S * 2 ** max(0, failures - 1))
     return (rng or random).uniform(ceiling / 2, ceiling)
 
 
@@ -45,6 +62,8 @@ class CameraStatus:
     kelurahan: str | None = None
     kecamatan: str | None = None
     failures: int = 0
+    recording: bool = False
+    stats: RecorderStats | None = None
 
 
 StateCallback = Callable[[CameraStatus, str], None]
@@ -53,8 +72,11 @@ StateCallback = Callable[[CameraStatus, str], None]
 class CameraWorker:
     """Runs one camera's supervision loop as a task."""
 
-    def __init__(self, config: CameraConfig, on_change: StateCallback, check_interval_s: float = 30.0):
+    def __init__(self, config: CameraConfig, on_change: StateCallback, check_interval_s: float = 30.0,
+                 recording: RecordingContext | None = None):
         self.config = config
+        self._recording = recording if config.record.enabled else None
+        self.recorder: Recorder | None = None
         self.status = CameraStatus(
             name=config.name, title=config.display_name,
             main_uri=config.stream.main if config.stream else None,
@@ -77,6 +99,9 @@ class CameraWorker:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        if self.recorder is not None:
+            await self.recorder.stop()
+            self.recorder = None
 
     def poke(self) -> None:
         """Check now instead of waiting for the next interval (e.g. after a UI retry)."""
@@ -95,6 +120,8 @@ class CameraWorker:
         while True:
             try:
                 result = await self.check()
+                if result is None:
+                    return  # the recorder has taken over
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # isolate: one camera's bug never ends the others
@@ -114,15 +141,53 @@ class CameraWorker:
             except TimeoutError:
                 pass
 
-    async def check(self) -> ProbeResult:
-        """Resolve the main stream URI (via ONVIF if needed) and DESCRIBE it."""
+    async def check(self) -> ProbeResult | None:
+        """Resolve the main stream URI (via ONVIF if needed), then start recording or DESCRIBE it.
+
+        Returns None once a recorder runs; otherwise the probe's result.
+        """
         if self.status.main_uri is None:
             resolved = await self._resolve_onvif()
             if resolved is not None:
                 return resolved
         user, password = self.config.rtsp_credentials()
         assert self.status.main_uri is not None
+        if self._recording is not None:
+            self._start_recorder(self._recording, user, password)
+            return None
         return await probe(self.status.main_uri, user, password)
+
+    def _start_recorder(self, ctx: RecordingContext, user: str | None, password: str | None) -> None:
+        from nvr.recorder import Recorder
+
+        assert self.status.main_uri is not None
+        transport = self.config.stream.transport if self.config.stream else "tcp"
+        self.recorder = Recorder(
+            camera=self.config.name, url=self.status.main_uri, username=user, password=password,
+            transport=transport, storage_root=ctx.storage_root, segment_seconds=self.config.record.segment_seconds,
+            stall_timeout_s=ctx.settings.stall_timeout_s, reconnect_max_s=ctx.settings.reconnect_max_s,
+            listener=self, loop=asyncio.get_running_loop(),
+        )
+        self.status.recording = True
+        self.status.stats = self.recorder.stats
+        self.recorder.start()
+
+    # -- RecorderListener: called on the event loop by the recorder ----------
+
+    def state_changed(self, camera: str, state: str, detail: str | None) -> None:
+        self._set(state, detail)
+
+    def segment_closed(self, segment: ClosedSegment) -> None:
+        assert self._recording is not None
+        self._recording.indexer.segment_closed(segment)
+
+    def run_started(self, camera: str, run_key: int, started_at_us: int) -> None:
+        assert self._recording is not None
+        self._recording.indexer.run_started(camera, run_key, started_at_us)
+
+    def run_ended(self, camera: str, run_key: int, ended_at_us: int, reason: str) -> None:
+        assert self._recording is not None
+        self._recording.indexer.run_ended(camera, run_key, ended_at_us, reason)
 
     async def _resolve_onvif(self) -> ProbeResult | None:
         from nvr.onvif_client import query_device

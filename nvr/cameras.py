@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from nvr.camera_worker import CameraStatus, CameraWorker
+from nvr.camera_worker import CameraStatus, CameraWorker, RecordingContext
 from nvr.config import CameraConfig
 
 if TYPE_CHECKING:
@@ -28,8 +28,10 @@ class ChangeSummary:
 class CameraRegistry:
     """Owns the camera workers; ``apply`` touches only cameras whose config changed."""
 
-    def __init__(self, runtime: Runtime, check_interval_s: float = 30.0):
+    def __init__(self, runtime: Runtime, check_interval_s: float = 30.0,
+                 recording: RecordingContext | None = None):
         self._runtime = runtime
+        self._recording = recording
         self._interval = check_interval_s
         self._workers: dict[str, CameraWorker] = {}
         self._order: list[str] = []
@@ -74,7 +76,7 @@ class CameraRegistry:
                 lat=cam.location.lat if cam.location else None,
                 lon=cam.location.lon if cam.location else None,
             )
-            worker = CameraWorker(cam, self._on_change, self._interval)
+            worker = CameraWorker(cam, self._on_change, self._interval, self._recording)
             self._workers[cam.name] = worker
             worker.start()
         self._order = [c.name for c in cameras]

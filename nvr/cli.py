@@ -173,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8080)
     p.set_defaults(func=_cmd_demo)
 
+    from nvr.cli_storage import register as register_storage
+
+    register_storage(sub)
+
     p = sub.add_parser("user", help="manage web users")
     usub = p.add_subparsers(dest="user_command", required=True, metavar="ACTION")
     pa = usub.add_parser("add", help="create a user")

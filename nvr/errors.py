@@ -13,6 +13,10 @@ class CatalogError(NvrError):
     """The catalog refused an operation or could not be opened / migrated."""
 
 
+class CatalogUnavailable(CatalogError):
+    """The catalog could not do it now (locked, busy, disk I/O); the same call may succeed later."""
+
+
 class PluginError(NvrError):
     """A plugin could not be loaded or broke the hook contract."""
 
@@ -36,7 +40,7 @@ class ConfigProblem:
                 out += f".{part}" if out else str(part)
         return out or "(file)"
 
-    def with_line(self, line: int | None) -> "ConfigProblem":
+    def with_line(self, line: int | None) -> ConfigProblem:
         return replace(self, line=line)
 
     def __str__(self) -> str:

@@ -83,10 +83,12 @@ def camera_discovered(device: DiscoveredDevice, runtime: Runtime) -> None:
 def camera_state_changed(camera: str, old: str, new: str, detail: str | None, runtime: Runtime) -> None:
     """A configured camera's connection state changed.
 
-    ``camera`` is the camera's name; ``old`` and ``new`` are state names
-    (``starting``, ``online``, ``offline``, ``auth_failed``, ``error``,
-    ``disabled``, ``removed``); ``detail`` is a human-readable reason or
-    ``None``. Called only on a change, from the event loop: keep it cheap.
+    ``camera`` is the camera's name; ``old`` and ``new`` are state names:
+    ``starting``, ``connecting``, ``recording`` (a recorded camera streaming),
+    ``online`` (a camera that is only checked, not recorded), ``offline``
+    (refused, timed out, unreachable), ``auth_failed`` (401), ``not_found``
+    (404), ``stalled`` (no packets), ``error``, ``disabled``, ``stopped``,
+    ``removed``; ``detail`` is a human-readable reason or ``None``. Called only on a change, from the event loop: keep it cheap.
     The return value is ignored.
     """
 

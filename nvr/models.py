@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, Literal
+from typing import Final, Literal, NamedTuple
 
 from nvr.clock import from_utc_us
 
@@ -13,9 +13,12 @@ __all__ = [
     "ROLES",
     "SEGMENT_STATES",
     "CameraRecord",
+    "CameraUsage",
+    "Hold",
     "Role",
     "Run",
     "Segment",
+    "SegmentSpan",
     "SegmentState",
     "Session",
     "User",
@@ -157,3 +160,58 @@ class Session:
     def is_expired(self, now_us: int) -> bool:
         """True if the session has expired at ``now_us``."""
         return now_us >= self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A request to keep footage overlapping ``[start_time, end_time)`` whatever retention says.
+
+    ``camera_id``/``camera_name`` are ``None`` for a hold on every camera.
+    ``expires_at`` ``None`` means until released. All times are UTC µs.
+    """
+
+    id: int
+    camera_id: int | None
+    camera_name: str | None
+    start_time: int
+    end_time: int
+    reason: str
+    created_by: str | None
+    created_at: int
+    expires_at: int | None = None
+    released_at: int | None = None
+
+    def is_active(self, now_us: int) -> bool:
+        """True if the hold is neither released nor expired at ``now_us``."""
+        if self.released_at is not None and self.released_at <= now_us:
+            return False
+        return self.expires_at is None or now_us < self.expires_at
+
+    def covers(self, camera_name: str, start_us: int, end_us: int) -> bool:
+        """True if the hold applies to ``camera_name`` and overlaps ``[start_us, end_us)`` (touching is not)."""
+        if self.camera_name is not None and self.camera_name != camera_name:
+            return False
+        return start_us < self.end_time and end_us > self.start_time
+
+
+@dataclass(frozen=True, slots=True)
+class CameraUsage:
+    """How much ``ok`` footage one camera has: count, bytes, oldest start and newest end (UTC µs)."""
+
+    camera_id: int
+    camera: str
+    segments: int
+    bytes: int
+    oldest_start: int | None
+    newest_end: int | None
+
+
+class SegmentSpan(NamedTuple):
+    """The few columns of a segment a retention sweep needs; a tuple, cheap to build by the hundred thousand."""
+
+    id: int
+    camera_id: int
+    start_time: int
+    end_time: int
+    size_bytes: int
+    path: str

@@ -14,6 +14,8 @@ from nvr.plugin_host import PluginHost
 if TYPE_CHECKING:
     from nvr.cameras import CameraRegistry
     from nvr.discovery_service import DiscoveryService
+    from nvr.indexer import SegmentIndexer
+    from nvr.retention_service import RetentionService
     from nvr.storage.catalog import Catalog
 
 
@@ -27,6 +29,8 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)
     cameras: CameraRegistry | None = None
     discovery: DiscoveryService | None = None
+    indexer: SegmentIndexer | None = None
+    retention: RetentionService | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Self
 
 from nvr.clock import Clock
 from nvr.errors import CatalogError
-from nvr.models import ROLES, CameraRecord, Run, Segment, Session, User
+from nvr.models import ROLES, CameraRecord, CameraUsage, Hold, Run, Segment, SegmentSpan, Session, User
 
 if TYPE_CHECKING:
     from nvr.storage.migrations import Migration
@@ -246,6 +246,204 @@ class Catalog(abc.ABC):
     @abc.abstractmethod
     async def set_meta(self, key: str, value: str) -> None:
         """Store ``value`` under ``key`` (insert or replace)."""
+
+    # -- retention -------------------------------------------------------------
+    # Holds, minimal events, and the bounded queries a retention sweep is built
+    # from (see "Retention" in docs/design/storage.md).
+
+    @abc.abstractmethod
+    async def add_hold(
+        self,
+        camera_name: str | None,
+        start_us: int,
+        end_us: int,
+        reason: str,
+        created_by: str | None = None,
+        expires_at_us: int | None = None,
+    ) -> Hold:
+        """Keep footage overlapping ``[start_us, end_us)`` of one camera (``None`` = all) from retention.
+
+        Raises ``CatalogError`` for an unknown camera, an empty reason, an
+        empty or inverted window.
+        """
+
+    @abc.abstractmethod
+    async def release_hold(self, hold_id: int, now_us: int) -> Hold:
+        """Release a hold at ``now_us``; idempotent (keeps the first release time). Unknown id raises."""
+
+    @abc.abstractmethod
+    async def get_hold(self, hold_id: int) -> Hold | None:
+        """Return hold ``hold_id`` whatever its state, or ``None``."""
+
+    @abc.abstractmethod
+    async def active_holds(self, now_us: int) -> list[Hold]:
+        """Return holds neither released nor expired at ``now_us``, ordered by id."""
+
+    @abc.abstractmethod
+    async def list_holds(self) -> list[Hold]:
+        """Return every hold, released and expired ones too, ordered by id."""
+
+    @abc.abstractmethod
+    async def add_event(self, camera_name: str, kind: str, start_us: int, end_us: int) -> int:
+        """Record a detection event (``end_us >= start_us``); return its id. Unknown camera raises."""
+
+    @abc.abstractmethod
+    async def event_windows(self, camera_name: str, start_us: int, end_us: int) -> list[tuple[int, int]]:
+        """Return ``(start, end)`` of the camera's events with ``start < end_us`` and ``end >= start_us``.
+
+        Ordered by start. Uses the ``(camera_id, end_time)`` index, so asking
+        about recent windows stays cheap however many old events exist.
+        """
+
+    @abc.abstractmethod
+    async def mark_segment_garbage_unless_held(self, ids: Iterable[int], now_us: int) -> list[int]:
+        """Phase 1 of a retention delete: mark ``ok`` segments ``garbage`` unless an active hold overlaps them.
+
+        The hold check and the mark happen in one write transaction, so a hold
+        added while a sweep was planning still wins. Returns the ids marked.
+        """
+
+    @abc.abstractmethod
+    async def usage_by_camera(self) -> list[CameraUsage]:
+        """Return per-camera totals of ``ok`` segments (cameras without footage too), by name.
+
+        Reads every segment row: for the UI, the CLI and size caps, not for
+        anything that runs per segment.
+        """
+
+    @abc.abstractmethod
+    async def usage_since(self, after_id: int) -> tuple[list[CameraUsage], int]:
+        """Return per-camera totals of ``ok`` segments with ``id > after_id`` and the highest segment id.
+
+        Cheap when ``after_id`` is recent (a range of the newest rows): lets a
+        caller keep ``usage_by_camera`` totals current between full reads.
+        """
+
+    @abc.abstractmethod
+    async def segments_before(
+        self, camera_name: str, end_us: int, limit: int, *, after: tuple[int, int] | None = None
+    ) -> list[SegmentSpan]:
+        """Return up to ``limit`` of the camera's ``ok`` segments with ``end_time <= end_us``, oldest first.
+
+        Ordered by ``(start_time, id)``; ``after`` = ``(start_time, id)`` of
+        the last row of the previous page continues from there. Served by the
+        ``(camera_id, start_time)`` index. Rows are ``SegmentSpan`` tuples, not
+        full ``Segment`` objects: a sweep reads them by the hundred thousand.
+        """
+
+    @abc.abstractmethod
+    async def oldest_segments(
+        self, limit: int, exclude_camera_ids: Iterable[int] = (), *, after: tuple[int, int] | None = None
+    ) -> list[SegmentSpan]:
+        """Return up to ``limit`` ``ok`` segments across cameras, oldest first by ``(start_time, id)``.
+
+        ``after`` continues from the previous page's last ``(start_time, id)``.
+        Served by the ``(start_time)`` index (the free-space floor).
+        """
+
+    @abc.abstractmethod
+    async def runs_in_range(self, camera_name: str, start_us: int, end_us: int) -> list[Run]:
+        """Return the camera's runs overlapping ``[start_us, end_us)`` (open runs reach to now), by start."""
+
+    @abc.abstractmethod
+    async def gaps(
+        self, camera_name: str, start_us: int, end_us: int, min_gap_us: int = 1
+    ) -> list[tuple[int, int]]:
+        """Return the spans of ``[start_us, end_us)`` no ``ok`` segment covers, at least ``min_gap_us`` long.
+
+        Touching segments leave no gap; an unknown camera is one gap over the
+        whole window. Callers clip ``end_us`` to now for a live camera.
+        """
+
+    async def segments_before_many(
+        self, requests: Iterable[tuple[str, int, tuple[int, int] | None, int]]
+    ) -> list[list[SegmentSpan]]:
+        """``segments_before(camera, end_us, limit, after=after)`` for each ``(camera, end_us, after, limit)``.
+
+        One round trip where the backend can (a sweep asks for 1,500 cameras);
+        this default simply loops.
+        """
+        return [await self.segments_before(n, e, lim, after=a) for n, e, a, lim in requests]
+
+    async def event_windows_many(self, requests: Iterable[tuple[str, int, int]]) -> list[list[tuple[int, int]]]:
+        """``event_windows(camera, start_us, end_us)`` for each request; one round trip where the backend can."""
+        return [await self.event_windows(n, s, e) for n, s, e in requests]
+
+    # -- storage check --------------------------------------------------------
+    # What startup recovery and ``nvr check-storage`` need (see "Crash safety"
+    # in docs/design/storage.md): paging every row cheaply, and putting
+    # recovered files back into runs that may already have ended.
+
+    @abc.abstractmethod
+    async def segment_files(self, after_path: str = "", limit: int = 5000) -> list[tuple[int, str, int, str, str]]:
+        """Return up to ``limit`` rows ``(id, path, size_bytes, sha256, state)`` with ``path > after_path``.
+
+        Every state, ordered by ``path`` compared byte by byte (served by the
+        unique path index): page on with the last path returned. Plain tuples,
+        so walking millions of rows stays cheap.
+        """
+
+    @abc.abstractmethod
+    async def iter_segments(self, after_id: int = 0, limit: int = 1000) -> list[Segment]:
+        """Return one page of segments in any state with ``id > after_id``, ordered by id."""
+
+    @abc.abstractmethod
+    async def run_by_start(self, camera_name: str, started_at_us: int) -> Run | None:
+        """Return the camera's run that started at ``started_at_us`` (the run key in file names), or ``None``."""
+
+    @abc.abstractmethod
+    async def insert_ended_run(self, camera_name: str, started_at_us: int, ended_at_us: int, reason: str) -> Run:
+        """Record a run that is already over (recovery found its files but not its row).
+
+        Creates the camera row if there is none; works for removed cameras too.
+        """
+
+    @abc.abstractmethod
+    async def segment_neighbours(self, run_id: int, start_time: int) -> tuple[Segment | None, Segment | None]:
+        """Return the run's segments (any state) just before (``start <= start_time``) and after ``start_time``."""
+
+    @abc.abstractmethod
+    async def add_recovered_segment(
+        self,
+        *,
+        run_id: int,
+        start_time: int,
+        end_time: int,
+        media_duration: int,
+        path: str,
+        size_bytes: int,
+        sha256: str,
+        frames: int,
+        keyframes: int,
+        codec: str,
+        width: int | None = None,
+        height: int | None = None,
+    ) -> Segment:
+        """Insert a recovered file into run ``run_id``, open or ended, at its place in time.
+
+        ``seq`` follows from the start time (later segments of the run are
+        renumbered if there is no free number). Raises ``CatalogError`` if it
+        overlaps a neighbour or the fields are invalid. An ended run whose
+        ``ended_at`` is before ``end_time`` is extended to it.
+        """
+
+    @abc.abstractmethod
+    async def update_segment_file(
+        self,
+        segment_id: int,
+        *,
+        size_bytes: int,
+        sha256: str,
+        frames: int | None = None,
+        keyframes: int | None = None,
+        media_duration: int | None = None,
+        end_time: int | None = None,
+    ) -> Segment:
+        """Correct a row after its file was found changed (recovery, ``check-storage --repair``).
+
+        ``None`` keeps a value. ``end_time`` may only shrink (stay after the
+        start and not past the current end), so the run's order holds.
+        """
 
 
 def validate_role(role: str) -> None:

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from nvr.clock import Clock, SystemClock, now_us
-from nvr.errors import CatalogError
-from nvr.models import CameraRecord, Run, Segment, Session, User
+from nvr.errors import CatalogError, CatalogUnavailable
+from nvr.models import CameraRecord, CameraUsage, Hold, Run, Segment, SegmentSpan, Session, User
 from nvr.storage.catalog import MAX_SEGMENT_WALL_US, Catalog, validate_new_segment, validate_role
 from nvr.storage.migrations import MIGRATIONS_TABLE_SQL, Migration, load_migrations, migrate
 
@@ -103,6 +103,8 @@ class SqliteCatalog(Catalog):
     def _guard(fn: Callable[..., T], *args: Any) -> T:
         try:
             return fn(*args)
+        except sqlite3.OperationalError as exc:  # locked, busy, disk I/O: may pass
+            raise CatalogUnavailable(f"catalog {getattr(fn, '__name__', 'operation')} failed: {exc}") from exc
         except sqlite3.Error as exc:
             raise CatalogError(f"catalog {getattr(fn, '__name__', 'operation')} failed: {exc}") from exc
 
@@ -503,3 +505,328 @@ class SqliteCatalog(Catalog):
     async def set_meta(self, key: str, value: str) -> None:
         sql = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
         await self._call(self._change, sql, (key, value))
+
+    # -- retention -------------------------------------------------------------
+
+    _HOLD_SELECT = (
+        "SELECT h.id, h.camera_id, c.name, h.start_time, h.end_time, h.reason, h.created_by, h.created_at,"
+        " h.expires_at, h.released_at FROM holds h LEFT JOIN cameras c ON c.id = h.camera_id"
+    )
+    _SPAN = "id, camera_id, start_time, end_time, size_bytes, path"
+
+    async def add_hold(self, camera_name: str | None, start_us: int, end_us: int, reason: str,
+                       created_by: str | None = None, expires_at_us: int | None = None) -> Hold:
+        if end_us <= start_us:
+            raise CatalogError(f"hold window is empty or inverted: end {end_us} <= start {start_us}")
+        if not reason or not reason.strip():
+            raise CatalogError("a hold needs a reason")
+        return await self._call(self._add_hold, camera_name, start_us, end_us, reason.strip(), created_by,
+                                expires_at_us)
+
+    def _add_hold(self, camera_name: str | None, start_us: int, end_us: int, reason: str,
+                  created_by: str | None, expires_at_us: int | None) -> Hold:
+        with self._write() as c:
+            camera_id = None
+            if camera_name is not None:
+                row = c.execute("SELECT id FROM cameras WHERE name = ?", (camera_name,)).fetchone()
+                if row is None:
+                    raise CatalogError(f"cannot hold footage: unknown camera {camera_name!r}")
+                camera_id = row[0]
+            hold_id = c.execute(
+                "INSERT INTO holds (camera_id, start_time, end_time, reason, created_by, created_at, expires_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (camera_id, start_us, end_us, reason, created_by, self._now(), expires_at_us),
+            ).fetchall()[0][0]
+            hold = self._one(f"{self._HOLD_SELECT} WHERE h.id = ?", (hold_id,), Hold)
+        assert hold is not None
+        return hold
+
+    async def release_hold(self, hold_id: int, now_us: int) -> Hold:
+        return await self._call(self._release_hold, hold_id, now_us)
+
+    def _release_hold(self, hold_id: int, now_us: int) -> Hold:
+        with self._write() as c:
+            c.execute("UPDATE holds SET released_at = ? WHERE id = ? AND released_at IS NULL", (now_us, hold_id))
+            hold = self._one(f"{self._HOLD_SELECT} WHERE h.id = ?", (hold_id,), Hold)
+        if hold is None:
+            raise CatalogError(f"unknown hold {hold_id}")
+        return hold
+
+    async def get_hold(self, hold_id: int) -> Hold | None:
+        return await self._call(self._one, f"{self._HOLD_SELECT} WHERE h.id = ?", (hold_id,), Hold)
+
+    async def active_holds(self, now_us: int) -> list[Hold]:
+        sql = (f"{self._HOLD_SELECT} WHERE (h.released_at IS NULL OR h.released_at > ?)"
+               " AND (h.expires_at IS NULL OR h.expires_at > ?) ORDER BY h.id")
+        return await self._call(self._all, sql, (now_us, now_us), Hold)
+
+    async def list_holds(self) -> list[Hold]:
+        return await self._call(self._all, f"{self._HOLD_SELECT} ORDER BY h.id", (), Hold)
+
+    async def add_event(self, camera_name: str, kind: str, start_us: int, end_us: int) -> int:
+        if end_us < start_us:
+            raise CatalogError(f"event ends before it starts: end {end_us} < start {start_us}")
+        if not kind:
+            raise CatalogError("event kind must not be empty")
+        return await self._call(self._add_event, camera_name, kind, start_us, end_us)
+
+    def _add_event(self, camera_name: str, kind: str, start_us: int, end_us: int) -> int:
+        with self._write() as c:
+            row = c.execute("SELECT id FROM cameras WHERE name = ?", (camera_name,)).fetchone()
+            if row is None:
+                raise CatalogError(f"cannot add event: unknown camera {camera_name!r}")
+            return int(c.execute(
+                "INSERT INTO events (camera_id, kind, start_time, end_time, created_at)"
+                " VALUES (?, ?, ?, ?, ?) RETURNING id",
+                (row[0], kind, start_us, end_us, self._now()),
+            ).fetchall()[0][0])
+
+    async def event_windows(self, camera_name: str, start_us: int, end_us: int) -> list[tuple[int, int]]:
+        return await self._call(self._event_windows, camera_name, start_us, end_us)
+
+    async def event_windows_many(self, requests: Iterable[tuple[str, int, int]]) -> list[list[tuple[int, int]]]:
+        return await self._call(lambda reqs: [self._event_windows(*r) for r in reqs], list(requests))
+
+    def _event_windows(self, camera_name: str, start_us: int, end_us: int) -> list[tuple[int, int]]:
+        # Old events pile up before start_us; the (camera_id, end_time) index skips them.
+        sql = ("SELECT e.start_time, e.end_time FROM events e INDEXED BY events_camera_end"
+               " WHERE e.camera_id = (SELECT id FROM cameras WHERE name = ?)"
+               " AND e.end_time >= ? AND e.start_time < ? ORDER BY e.start_time, e.id")
+        return self._c.execute(sql, (camera_name, start_us, end_us)).fetchall()
+
+    async def mark_segment_garbage_unless_held(self, ids: Iterable[int], now_us: int) -> list[int]:
+        return await self._call(self._mark_garbage_unless_held, [int(i) for i in ids], now_us)
+
+    def _mark_garbage_unless_held(self, ids: list[int], now_us: int) -> list[int]:
+        sql = ("UPDATE segments SET state = 'garbage' WHERE id = ? AND state = 'ok' AND NOT EXISTS ("
+               "SELECT 1 FROM holds h WHERE (h.camera_id = segments.camera_id OR h.camera_id IS NULL)"
+               " AND h.start_time < segments.end_time AND h.end_time > segments.start_time"
+               " AND (h.released_at IS NULL OR h.released_at > ?) AND (h.expires_at IS NULL OR h.expires_at > ?))"
+               " RETURNING id")
+        marked: list[int] = []
+        with self._write() as c:
+            for segment_id in ids:
+                marked.extend(row[0] for row in c.execute(sql, (segment_id, now_us, now_us)).fetchall())
+        return marked
+
+    async def usage_by_camera(self) -> list[CameraUsage]:
+        # Bytes from the partial (camera_id, size_bytes) index alone; oldest start and newest end
+        # from short walks of (camera_id, start_time) (no segment spans more than an hour).
+        sql = (
+            "SELECT c.id, c.name, COALESCE(u.n, 0), COALESCE(u.b, 0),"
+            " (SELECT s.start_time FROM segments s INDEXED BY segments_camera_start"
+            "   WHERE s.camera_id = c.id AND s.state = 'ok' ORDER BY s.start_time LIMIT 1),"
+            " (SELECT MAX(s.end_time) FROM segments s INDEXED BY segments_camera_start"
+            "   WHERE s.camera_id = c.id AND s.state = 'ok' AND s.start_time >= ("
+            "     SELECT t.start_time FROM segments t INDEXED BY segments_camera_start"
+            "     WHERE t.camera_id = c.id AND t.state = 'ok' ORDER BY t.start_time DESC LIMIT 1) - ?)"
+            " FROM cameras c LEFT JOIN (SELECT camera_id, COUNT(*) AS n, SUM(size_bytes) AS b FROM segments"
+            "   INDEXED BY segments_camera_ok_size WHERE state = 'ok' GROUP BY camera_id) u ON u.camera_id = c.id"
+            " ORDER BY c.name"
+        )
+        return await self._call(self._all, sql, (MAX_SEGMENT_WALL_US,), CameraUsage)
+
+    async def usage_since(self, after_id: int) -> tuple[list[CameraUsage], int]:
+        return await self._call(self._usage_since, after_id)
+
+    def _usage_since(self, after_id: int) -> tuple[list[CameraUsage], int]:
+        # NOT INDEXED: a rowid range over the newest rows, not a walk of a whole index.
+        rows = self._all(
+            "SELECT u.camera_id, c.name, u.n, u.b, u.oldest, u.newest FROM (SELECT camera_id,"
+            " COUNT(*) AS n, SUM(size_bytes) AS b, MIN(start_time) AS oldest, MAX(end_time) AS newest"
+            " FROM segments NOT INDEXED WHERE id > ? AND state = 'ok' GROUP BY camera_id) u"
+            " JOIN cameras c ON c.id = u.camera_id ORDER BY c.name",
+            (after_id,), CameraUsage,
+        )
+        top = self._c.execute("SELECT MAX(id) FROM segments").fetchone()[0]
+        return rows, int(top or 0)
+
+    async def segments_before(self, camera_name: str, end_us: int, limit: int, *,
+                              after: tuple[int, int] | None = None) -> list[SegmentSpan]:
+        return await self._call(self._segments_before, camera_name, end_us, after, limit)
+
+    async def segments_before_many(self, requests: Iterable[tuple[str, int, tuple[int, int] | None, int]],
+                                   ) -> list[list[SegmentSpan]]:
+        return await self._call(lambda reqs: [self._segments_before(*r) for r in reqs], list(requests))
+
+    def _segments_before(self, camera_name: str, end_us: int, after: tuple[int, int] | None,
+                         limit: int) -> list[SegmentSpan]:
+        # start_time < end_us bounds the index range scan (end > start always).
+        sql = (f"SELECT {self._SPAN} FROM segments INDEXED BY segments_camera_start"
+               " WHERE camera_id = (SELECT id FROM cameras WHERE name = ?)"
+               " AND start_time < ? AND end_time <= ? AND state = 'ok'")
+        params: list[Any] = [camera_name, end_us, end_us]
+        if after is not None:
+            sql += " AND start_time >= ? AND (start_time > ? OR id > ?)"
+            params += [after[0], after[0], after[1]]
+        sql += " ORDER BY start_time, id LIMIT ?"
+        return self._spans(sql, (*params, max(int(limit), 0)))
+
+    async def oldest_segments(self, limit: int, exclude_camera_ids: Iterable[int] = (), *,
+                              after: tuple[int, int] | None = None) -> list[SegmentSpan]:
+        excluded = sorted({int(i) for i in exclude_camera_ids})
+        # INDEXED BY: without ANALYZE statistics SQLite would pick segments_state and sort everything.
+        sql = f"SELECT {self._SPAN} FROM segments INDEXED BY segments_start WHERE state = 'ok'"
+        params: list[Any] = []
+        if excluded:
+            sql += f" AND camera_id NOT IN ({', '.join('?' * len(excluded))})"
+            params += excluded
+        if after is not None:
+            sql += " AND start_time >= ? AND (start_time > ? OR id > ?)"
+            params += [after[0], after[0], after[1]]
+        sql += " ORDER BY start_time, id LIMIT ?"
+        return await self._call(self._spans, sql, (*params, max(int(limit), 0)))
+
+    def _spans(self, sql: str, params: Sequence[Any]) -> list[SegmentSpan]:
+        make = SegmentSpan._make
+        return [make(row) for row in self._c.execute(sql, params).fetchall()]
+
+    async def runs_in_range(self, camera_name: str, start_us: int, end_us: int) -> list[Run]:
+        sql = (f"SELECT {_RUN} FROM runs WHERE camera_id = (SELECT id FROM cameras WHERE name = ?)"
+               " AND started_at < ? AND (ended_at IS NULL OR ended_at > ?) ORDER BY started_at, id")
+        return await self._call(self._all, sql, (camera_name, end_us, start_us), Run)
+
+    async def gaps(self, camera_name: str, start_us: int, end_us: int,
+                   min_gap_us: int = 1) -> list[tuple[int, int]]:
+        if end_us < start_us:
+            raise CatalogError(f"time window is inverted: end {end_us} < start {start_us}")
+        return await self._call(self._gaps, camera_name, start_us, end_us, max(int(min_gap_us), 1))
+
+    def _gaps(self, camera_name: str, start_us: int, end_us: int, min_gap_us: int) -> list[tuple[int, int]]:
+        # Same bounded scan as segments(): no segment spans more than MAX_SEGMENT_WALL_US.
+        rows = self._c.execute(
+            "SELECT start_time, end_time FROM segments INDEXED BY segments_camera_start"
+            " WHERE camera_id = (SELECT id FROM cameras WHERE name = ?)"
+            " AND state = 'ok' AND start_time < ? AND start_time >= ? AND end_time > ? ORDER BY start_time, id",
+            (camera_name, end_us, start_us - MAX_SEGMENT_WALL_US, start_us),
+        )
+        gaps: list[tuple[int, int]] = []
+        covered = start_us  # everything before this is footage (or outside the window)
+        for seg_start, seg_end in rows:
+            if seg_start - covered >= min_gap_us:
+                gaps.append((covered, seg_start))
+            covered = max(covered, seg_end)
+        if end_us - covered >= min_gap_us:
+            gaps.append((covered, end_us))
+        return gaps
+
+    # -- storage check --------------------------------------------------------
+
+    async def segment_files(self, after_path: str = "", limit: int = 5000) -> list[tuple[int, str, int, str, str]]:
+        return await self._call(self._segment_files, after_path, max(int(limit), 0))
+
+    def _segment_files(self, after_path: str, limit: int) -> list[tuple[int, str, int, str, str]]:
+        # The unique index on path serves both the bound and the order (BINARY = byte order).
+        sql = "SELECT id, path, size_bytes, sha256, state FROM segments WHERE path > ? ORDER BY path LIMIT ?"
+        return self._c.execute(sql, (after_path, limit)).fetchall()
+
+    async def iter_segments(self, after_id: int = 0, limit: int = 1000) -> list[Segment]:
+        sql = f"SELECT {_SEG} FROM segments WHERE id > ? ORDER BY id LIMIT ?"
+        return await self._call(self._all, sql, (after_id, max(int(limit), 0)), Segment)
+
+    async def run_by_start(self, camera_name: str, started_at_us: int) -> Run | None:
+        sql = (f"SELECT {_RUN} FROM runs WHERE camera_id = (SELECT id FROM cameras WHERE name = ?)"
+               " AND started_at = ? ORDER BY id LIMIT 1")
+        return await self._call(self._one, sql, (camera_name, started_at_us), Run)
+
+    async def insert_ended_run(self, camera_name: str, started_at_us: int, ended_at_us: int, reason: str) -> Run:
+        if not camera_name:
+            raise CatalogError("camera name must not be empty")
+        if ended_at_us < started_at_us:
+            raise CatalogError(f"run cannot end at {ended_at_us}, before its start {started_at_us}")
+        return await self._call(self._insert_ended_run, camera_name, started_at_us, ended_at_us, reason)
+
+    def _insert_ended_run(self, camera_name: str, started_at_us: int, ended_at_us: int, reason: str) -> Run:
+        now = self._now()
+        with self._write() as c:
+            row = c.execute("SELECT id FROM cameras WHERE name = ?", (camera_name,)).fetchone()
+            if row is None:
+                log.warning("recovery: camera %r had footage but no catalog row; adding it", camera_name)
+                row = c.execute("INSERT INTO cameras (name, created_at, updated_at) VALUES (?, ?, ?) RETURNING id",
+                                (camera_name, now, now)).fetchall()[0]
+            out = c.execute(
+                "INSERT INTO runs (camera_id, started_at, ended_at, reason_ended)"
+                f" VALUES (?, ?, ?, ?) RETURNING {_RUN}",
+                (row[0], started_at_us, ended_at_us, reason),
+            ).fetchall()[0]
+            return Run(*out)
+
+    async def segment_neighbours(self, run_id: int, start_time: int) -> tuple[Segment | None, Segment | None]:
+        return await self._call(self._neighbours, run_id, start_time)
+
+    def _neighbours(self, run_id: int, start_time: int) -> tuple[Segment | None, Segment | None]:
+        prev = self._one(f"SELECT {_SEG} FROM segments WHERE run_id = ? AND start_time <= ?"
+                         " ORDER BY start_time DESC, seq DESC LIMIT 1", (run_id, start_time), Segment)
+        nxt = self._one(f"SELECT {_SEG} FROM segments WHERE run_id = ? AND start_time > ?"
+                        " ORDER BY start_time, seq LIMIT 1", (run_id, start_time), Segment)
+        return prev, nxt
+
+    async def add_recovered_segment(self, *, run_id: int, start_time: int, end_time: int, media_duration: int,
+                                    path: str, size_bytes: int, sha256: str, frames: int, keyframes: int,
+                                    codec: str, width: int | None = None, height: int | None = None) -> Segment:
+        fields = {"start_time": start_time, "end_time": end_time, "media_duration": media_duration,
+                  "path": path, "size_bytes": size_bytes, "sha256": sha256, "frames": frames,
+                  "keyframes": keyframes, "codec": codec}
+        return await self._call(self._add_recovered_segment, run_id, width, height, fields)
+
+    def _add_recovered_segment(self, run_id: int, width: int | None, height: int | None,
+                               f: dict[str, Any]) -> Segment:
+        with self._write() as c:
+            run = self._one(f"SELECT {_RUN} FROM runs WHERE id = ?", (run_id,), Run)
+            if run is None:
+                raise CatalogError(f"segment {f['path']!r}: unknown run {run_id}")
+            prev, nxt = self._neighbours(run_id, f["start_time"])
+            seq = 0 if prev is None else prev.seq + 1
+            validate_new_segment(previous=prev, seq=seq, **f)
+            if nxt is not None and f["end_time"] > nxt.start_time:
+                raise CatalogError(f"segment {f['path']!r} ends at {f['end_time']}, overlapping the run's next "
+                                   f"segment {nxt.path!r} which starts at {nxt.start_time}")
+            if c.execute("SELECT 1 FROM segments WHERE path = ?", (f["path"],)).fetchone():
+                raise CatalogError(f"segment path {f['path']!r} is already catalogued")
+            if nxt is not None and nxt.seq <= seq:
+                # No free number between the neighbours: shift the later ones up by one
+                # (through negative values, so UNIQUE (run_id, seq) holds at every step).
+                c.execute("UPDATE segments SET seq = -seq - 1 WHERE run_id = ? AND seq >= ?", (run_id, seq))
+                c.execute("UPDATE segments SET seq = -seq WHERE run_id = ? AND seq < 0", (run_id,))
+            row = c.execute(
+                "INSERT INTO segments (camera_id, run_id, seq, start_time, end_time, media_duration, path,"
+                " size_bytes, sha256, frames, keyframes, codec, width, height, state, created_at)"
+                f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'ok', ?) RETURNING {_SEG}",
+                (run.camera_id, run_id, seq, f["start_time"], f["end_time"], f["media_duration"], f["path"],
+                 f["size_bytes"], f["sha256"], f["frames"], f["keyframes"], f["codec"], width, height,
+                 self._now()),
+            ).fetchall()[0]
+            if run.ended_at is not None and run.ended_at < f["end_time"]:
+                c.execute("UPDATE runs SET ended_at = ? WHERE id = ?", (f["end_time"], run_id))
+            return Segment(*row)
+
+    async def update_segment_file(self, segment_id: int, *, size_bytes: int, sha256: str,
+                                  frames: int | None = None, keyframes: int | None = None,
+                                  media_duration: int | None = None, end_time: int | None = None) -> Segment:
+        if size_bytes < 0 or (media_duration is not None and media_duration < 0):
+            raise CatalogError(f"segment {segment_id}: size and media_duration must not be negative")
+        if len(sha256) != 64 or any(ch not in "0123456789abcdef" for ch in sha256):
+            raise CatalogError(f"segment {segment_id}: sha256 must be 64 lowercase hex digits")
+        return await self._call(self._update_segment_file, segment_id, size_bytes, sha256, frames, keyframes,
+                                media_duration, end_time)
+
+    def _update_segment_file(self, segment_id: int, size_bytes: int, sha256: str, frames: int | None,
+                             keyframes: int | None, media_duration: int | None, end_time: int | None) -> Segment:
+        with self._write() as c:
+            seg = self._one(f"SELECT {_SEG} FROM segments WHERE id = ?", (segment_id,), Segment)
+            if seg is None:
+                raise CatalogError(f"unknown segment {segment_id}")
+            frames = seg.frames if frames is None else frames
+            keyframes = seg.keyframes if keyframes is None else keyframes
+            media_duration = seg.media_duration if media_duration is None else media_duration
+            end_time = seg.end_time if end_time is None else end_time
+            if not 0 <= keyframes <= frames:
+                raise CatalogError(f"segment {seg.path!r}: need 0 <= keyframes ({keyframes}) <= frames ({frames})")
+            if not seg.start_time < end_time <= seg.end_time:
+                raise CatalogError(f"segment {seg.path!r}: end_time may only shrink, and stay after the start")
+            row = c.execute(
+                "UPDATE segments SET size_bytes = ?, sha256 = ?, frames = ?, keyframes = ?, media_duration = ?,"
+                f" end_time = ? WHERE id = ? RETURNING {_SEG}",
+                (size_bytes, sha256, frames, keyframes, media_duration, end_time, segment_id),
+            ).fetchall()[0]
+            return Segment(*row)

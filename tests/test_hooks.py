@@ -104,11 +104,12 @@ async def test_hook_camera_state_changed(write_config, start_server) -> None:
     ''')
     plugins = [("rec", rec)]
     async with start_server(path, plugins=plugins) as server:
-        await wait_for(lambda: any(c["camera"] == "gate" for c in rec.of("camera_state_changed")))
+        await wait_for(lambda: any(c["new"] == "offline" for c in rec.of("camera_state_changed")))
         changes = {(c["camera"], c["old"], c["new"]) for c in rec.of("camera_state_changed")}
-        assert ("gate", "starting", "offline") in changes
+        assert ("gate", "starting", "connecting") in changes  # the recorder takes over
+        assert ("gate", "connecting", "offline") in changes
         assert ("off", "starting", "disabled") in changes
-        gate = next(c for c in rec.of("camera_state_changed") if c["camera"] == "gate")
+        gate = next(c for c in rec.of("camera_state_changed") if c["new"] == "offline")
         assert "refused" in gate["detail"].lower()
         assert server.runtime.cameras.status("gate").state == "offline"
 

@@ -38,7 +38,7 @@ async def stop(proc: asyncio.subprocess.Process) -> None:
         assert await proc.wait() == 0
 
 
-async def test_demo_lists_four_online_cameras(tmp_path: Path) -> None:
+async def test_demo_lists_four_recording_cameras(tmp_path: Path) -> None:
     port = free_port()
     proc, out = await start_demo(tmp_path / "var", port)
     try:
@@ -51,14 +51,14 @@ async def test_demo_lists_four_online_cameras(tmp_path: Path) -> None:
             assert resp.status == 303
             cameras: list[dict] = []
             async with asyncio.timeout(30):
-                while len([c for c in cameras if c["state"] == "online"]) < 4:
+                while len([c for c in cameras if c["state"] == "recording"]) < 4:
                     await asyncio.sleep(0.3)
                     async with s.get(base + "api/cameras") as r:
                         cameras = (await r.json())["cameras"]
             assert [c["name"] for c in cameras] == ["cam01", "cam02", "cam03", "cam04"]
             async with s.get(base) as page:
                 html = await page.text()
-            assert html.count('class="state ok">online<') == 4
+            assert html.count('class="state ok">recording<') == 4
     finally:
         await stop(proc)
     # Idempotent: a second start reuses the folder, the catalog and the same admin login.

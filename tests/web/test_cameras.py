@@ -33,7 +33,7 @@ async def test_states_retry_discovery_and_plugin_errors(write_config, start_serv
         ''')
         async with start_server(config, plugins=[("broken", broken)]) as server:
             cams = server.runtime.cameras
-            await wait_for(lambda: cams.status("good").state == "online" and cams.status("locked").state == "auth_failed"
+            await wait_for(lambda: cams.status("good").state == "recording" and cams.status("locked").state == "auth_failed"
                            and len(server.runtime.discovery.devices) == 3, timeout=20)
             await create_user(server.runtime.catalog, "viewer", "viewer-password", "viewer")
             await create_user(server.runtime.catalog, "op-menteng", "operator-password", "operator", "Menteng")
@@ -50,7 +50,7 @@ async def test_states_retry_discovery_and_plugin_errors(write_config, start_serv
                 async with s.post(server.url + "cameras/locked/retry", data={"csrf_token": csrf_of(html)},
                                   allow_redirects=False) as resp:
                     assert resp.status == 303
-                await wait_for(lambda: cams.status("locked").state == "online", timeout=5)
+                await wait_for(lambda: cams.status("locked").state == "recording", timeout=10)
             async with client() as s:
                 await login(s, server.url, "viewer", "viewer-password")
                 async with s.get(server.url) as page:

@@ -11,7 +11,8 @@ from nvr.web.auth import in_scope, require_role
 from nvr.web.keys import RUNTIME_KEY, USER_KEY
 from nvr.web.templating import render
 
-STATE_CLASS = {"online": "ok", "starting": "wait", "disabled": "off", "removed": "off"}
+STATE_CLASS = {"online": "ok", "recording": "ok", "starting": "wait", "connecting": "wait",
+               "disabled": "off", "removed": "off", "stopped": "off"}
 
 
 def _visible(request: web.Request) -> list[CameraStatus]:
@@ -30,7 +31,17 @@ def _as_json(status: CameraStatus) -> dict[str, Any]:
         "kelurahan": status.kelurahan,
         "kecamatan": status.kecamatan,
         "codecs": list(status.codecs),
+        "recording": status.recording,
+        "stats": _stats_json(status),
     }
+
+
+def _stats_json(status: CameraStatus) -> dict[str, Any] | None:
+    stats = status.stats
+    if stats is None:
+        return None
+    return {"frames": stats.frames, "bytes": stats.bytes, "bitrate_bps": stats.bitrate_bps, "fps": stats.fps,
+            "last_packet_at": stats.last_packet_at, "segments": stats.segments, "reconnects": stats.reconnects}
 
 
 async def camera_list(request: web.Request) -> web.StreamResponse:

@@ -1,0 +1,50 @@
+"""The benchmarks run (smallest mode): they are not tests, this only proves the scripts still work."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.slow
+
+
+def run_script(name: str, args: list[str], tmp_path: Path, timeout: float) -> str:
+    env = dict(os.environ, TMPDIR=str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    env.setdefault("NVR_SIM_CACHE", str(REPO / ".cache" / "sim"))
+    out = subprocess.run([sys.executable, str(REPO / "scripts" / name), *args], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, f"{name} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    assert not any((tmp_path / "tmp").iterdir()), f"{name} left files in its temporary folder"
+    return out.stdout
+
+
+def test_bench_recording_smallest_mode(tmp_path: Path) -> None:
+    recorders = "both" if shutil.which("ffmpeg") else "nvr"  # ffmpeg is the baseline, not a test dependency
+    out = run_script("bench_recording.py", ["--cameras", "2", "--duration", "6", "--warmup", "2",
+                                            "--segment-seconds", "10", "--source", "sim", "--recorder", recorders],
+                     tmp_path, timeout=120)
+    rows = [line.split() for line in out.splitlines() if line.startswith("sim ")]
+    assert {r[1] for r in rows} == ({"nvr", "ffmpeg"} if recorders == "both" else {"nvr"}), out
+    for row in rows:
+        assert row[2] == "2" and row[3] != "FAILED", out
+        recorded = int(row[6].split("/")[0])
+        assert recorded > 0, out
+
+
+def test_bench_catalog_smallest_mode(tmp_path: Path) -> None:
+    out = run_script("bench_catalog.py", ["--cameras", "100", "--segments", "20000", "--queries", "50",
+                                          "--retention-deletes", "2000", "--recovery-files", "2000",
+                                          "--cache-dir", str(tmp_path / "cache")], tmp_path, timeout=120)
+    assert "segments(camera, 1 h window) p99" in out
+    assert "retention sweep planning" in out
+    assert "open_catalog + recover()" in out
+    assert "verdict:" in out
+    assert list((tmp_path / "cache").glob("catalog-100cam-20000seg-*.db")), "the built catalog is cached"
