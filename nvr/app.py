@@ -1,7 +1,7 @@
 """Wires everything together: the one place that defines start and stop order.
 
-Start: plugins → config → storage root → catalog → first admin → segment
-indexer → cameras (recorders) → web server → discovery → retention →
+Start: plugins → config → storage root lock → catalog → first admin →
+recovery → segment indexer → cameras (recorders) → web server → discovery → retention →
 ``startup`` hooks. Stop runs the same list backwards
 (an ``AsyncExitStack``), so a failure half-way through start still stops what
 already started.
@@ -28,6 +28,8 @@ from nvr.plugin_host import PluginHost
 from nvr.retention_service import RetentionService
 from nvr.runtime import Runtime
 from nvr.storage.catalog import open_catalog
+from nvr.storage.lock import lock_storage
+from nvr.storage.recovery import recover
 from nvr.users import ensure_admin
 from nvr.web.app import create_app
 
@@ -67,11 +69,13 @@ class Server:
         loaded = load_config(self.config_path, self.plugins.config_models())
         config = loaded.config
         config.storage.root.mkdir(parents=True, exist_ok=True)
+        self._stack.enter_context(lock_storage(config.storage.root))  # one nvr per storage root
         catalog = await open_catalog(config.catalog_url)
         self._stack.push_async_callback(catalog.close)
         self._stack.push_async_callback(self.plugins.drain)
         self.initial_admin_password = await ensure_admin(catalog)
         runtime = self.runtime = Runtime(loaded=loaded, plugins=self.plugins, catalog=catalog)
+        await recover(catalog, config.storage.root, runtime.clock)  # before anything records
 
         indexer = runtime.indexer = SegmentIndexer(runtime, config.recording.index_queue)
         indexer.start()

@@ -38,7 +38,8 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
         print(exc.report(), file=sys.stderr)
         return 2
     cfg = loaded.config
-    print(f"{args.file}: OK ({len(cfg.cameras)} camera(s), plugins: {', '.join(sorted(loaded.plugin_configs)) or 'none'})")
+    plugins = ", ".join(sorted(loaded.plugin_configs)) or "none"
+    print(f"{args.file}: OK ({len(cfg.cameras)} camera(s), plugins: {plugins})")
     return 0
 
 
@@ -176,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     from nvr.cli_storage import register as register_storage
 
     register_storage(sub)
+    from nvr.cli_check_storage import register as register_check_storage
+
+    register_check_storage(sub)
 
     p = sub.add_parser("user", help="manage web users")
     usub = p.add_subparsers(dest="user_command", required=True, metavar="ACTION")
