@@ -54,6 +54,22 @@ def _split(data: bytes) -> list[bytes]:
     return nals
 
 
+def has_slice(codec: str, data: bytes | memoryview) -> bool:
+    """Whether an Annex B access unit holds a coded slice (True for codecs this module does not parse).
+
+    Some encoders send the parameter sets of a keyframe as a packet of their own.
+    """
+    if codec not in ("h264", "hevc"):
+        return True
+    buf = bytes(data)
+    at = buf.find(_START)
+    while 0 <= at < len(buf) - 3:
+        if _is_vcl(codec, _nal_type(codec, buf[at + 3:at + 5])):
+            return True
+        at = buf.find(_START, at + 3)
+    return False
+
+
 def parameter_nals(codec: str, data: bytes | memoryview, window: int = _SCAN) -> tuple[bytes, ...] | None:
     """The parameter-set NAL units that precede the first slice of an Annex B access unit, or None if none.
 
@@ -72,7 +88,8 @@ def parameter_nals(codec: str, data: bytes | memoryview, window: int = _SCAN) ->
         if kind in wanted:
             if not whole and i == len(nals) - 1:
                 break  # may be cut off by the window
-            found.append(nal)
+            if nal not in found:  # some encoders repeat them
+                found.append(nal)
     if whole:
         return tuple(found) or None
     return parameter_nals(codec, data, len(data))

@@ -194,9 +194,12 @@ class Recorder:
         failures = 0
         try:
             while not self._stopping:
-                self._set_state("connecting", None)
                 started = time.monotonic()
-                recorded_s, state, detail = self._connection()
+                if self._root.is_dir():
+                    self._set_state("connecting", None)
+                    recorded_s, state, detail = self._connection()
+                else:  # never create it: an unmounted disk must not fill the system disk instead
+                    recorded_s, state, detail = 0.0, "error", f"storage root {self._root} is not a folder"
                 if self._stopping:
                     break
                 failures = 1 if recorded_s >= self._healthy_s else failures + 1

@@ -11,7 +11,7 @@ from av.packet import Packet
 from av.stream import Stream
 
 from nvr.clock import from_utc_us
-from nvr.parameter_sets import ParameterSets, describe, from_annexb, parameter_nals
+from nvr.parameter_sets import ParameterSets, describe, from_annexb, has_slice, parameter_nals
 from nvr.recorder_events import ClosedSegment
 from nvr.segment_writer import SegmentWriter, first_target
 from nvr.storage.layout import segment_relpath
@@ -26,7 +26,10 @@ PRELUDE_MAX = 400
 MAX_SEGMENT = 50 * 60 * MEDIA_HZ
 """No segment grows past 50 min of media (the catalog refuses an hour): without a keyframe, the run ends."""
 GAP_US = 2_000_000
-"""Video silence after which a media step of over a second (or a missing dts) is a gap: the run ends there."""
+"""A packet without dts (or over a second of media after the previous one) that arrives this long after the
+previous frame was sent marks a gap: the camera paused, and the run ends before the pause."""
+CARRY_MAX = 1 << 16
+"""Parameter-set-only packets held for the next picture (beyond this they are dropped)."""
 FLAP_LIMIT = 3
 """After this many consecutive one-GOP segments caused by changing parameter sets, only a size change rotates."""
 
@@ -66,9 +69,7 @@ class StreamRecorder:
         self.prelude: list[tuple[Any, ...]] | None = []
         self._prelude_since = 0
         self.run_key: int | None = None
-        self.run_reason: str | None = None
         self.seq = 0
-        self.segments = 0
         self.segment: SegmentWriter | None = None
         self.seg_start_pos = 0
         self.seg_target = self.target
@@ -79,11 +80,18 @@ class StreamRecorder:
         self._flaps = 0
         self._size_only = False
         self._param_change = False
+        self._carry = b""
 
     # ------------------------------------------------------------------ packets
     def on_video(self, packet: Packet, recv_us: int) -> None:
         """One video packet, in arrival order."""
         key = packet.is_keyframe
+        if key and not has_slice(self.codec, memoryview(packet)):
+            # Parameter sets on their own (some encoders): they belong to the next picture.
+            self._carry = (self._carry if len(self._carry) < CARRY_MAX else b"") + bytes(packet)
+            return
+        if self._carry:
+            packet = self._glue(packet)
         if not self.started:
             if not key:
                 return
@@ -95,13 +103,16 @@ class StreamRecorder:
             dts = None if dts is None else dts * num // den
             pts = None if pts is None else pts * num // den
         timeline = self.timeline
-        prev_pos, prev_recv = timeline.last_pos, timeline.last_recv_us
+        prev_pos = timeline.last_pos
         jumps = timeline.jumps + timeline.wraps
         pos = timeline.position(dts, recv_us)
         if timeline.jumps + timeline.wraps != jumps:
             log.info("camera %s: %s", self.camera, timeline.last_event)
-        if recv_us - prev_recv > GAP_US and prev_pos is not None and (dts is None or pos - prev_pos > MEDIA_HZ):
-            self._gap((recv_us - prev_recv) / 1e6)
+        if prev_pos is not None and (dts is None or pos - prev_pos > MEDIA_HZ):
+            # Not a plain continuation: if the previous frame was sent long ago, the camera paused.
+            silent = recv_us - self.wall.wall_at(prev_pos)
+            if silent > GAP_US:
+                self._gap(silent / 1e6)
         shift = pts - dts if pts is not None and dts is not None and pts > dts else 0
         self.wall.observe(pos, recv_us)
         if self.prelude is not None:
@@ -147,6 +158,13 @@ class StreamRecorder:
         self._end_run(reason)
 
     # ------------------------------------------------------------------ internals
+    def _glue(self, packet: Packet) -> Packet:
+        glued = Packet(self._carry + bytes(packet))
+        self._carry = b""
+        glued.time_base, glued.dts, glued.pts = packet.time_base, packet.dts, packet.pts
+        glued.is_keyframe = packet.is_keyframe
+        return glued
+
     def _gap(self, seconds: float) -> None:
         """The camera sent nothing for a while and its media time moved on: end the run before the gap."""
         log.info("camera %s: no video for %.1f s; the run ends before the gap", self.camera, seconds)
@@ -250,18 +268,15 @@ class StreamRecorder:
         size = segment.close()
         start_wall = self.wall.seg_start_wall
         end_wall, resync = self.wall.end_segment(end_pos)
-        params = self.params
         self._note_flap(segment.keyframes)
         self._param_change = False
         self.emit("segment_closed", ClosedSegment(
             camera=self.camera, run_key=self.run_key, seq=self.seq, relpath=segment.relpath,
             start_time=start_wall, end_time=end_wall, media_duration=end_pos - self.seg_start_pos,
-            frames=segment.frames, keyframes=segment.keyframes, codec=self.codec,
-            width=params.width if params and params.width else segment.width,
-            height=params.height if params and params.height else segment.height, size_bytes=size,
+            frames=segment.frames, keyframes=segment.keyframes, codec=self.codec, width=segment.width,
+            height=segment.height, size_bytes=size,
         ))
         self.seq += 1
-        self.segments += 1
         if resync:
             log.warning("camera %s: media time and the wall clock disagree by more than 1 s; starting a new run",
                         self.camera)

@@ -1,18 +1,4 @@
-"""Stream time to wall time: unwrap and rebase decode timestamps, anchor a run to the wall clock, slew for drift.
-
-See ``docs/design/time.md``. Two pure classes, fed by the recorder thread:
-
-* :class:`MediaTimeline` turns a stream's decode timestamps (90 kHz) into a
-  continuous *media position* for one connection: 32/33-bit wraps are
-  unwrapped, jumps (a step that neither the frame cadence nor the wall time
-  that passed explains) are rebased so media time stays continuous, and a
-  missing dts is filled in.
-* :class:`WallClock` maps media positions to wall-clock UTC microseconds, one
-  segment at a time, so that consecutive segments of a run are exactly
-  contiguous; each segment's wall length is its media length slewed by at
-  most ``max_slew`` toward the receipt-time estimate, and an error beyond
-  ``resync_us`` asks the caller to start a new run.
-"""
+"""Stream time to wall time: unwrap and rebase decode timestamps, anchor runs to the wall clock, slew for drift."""
 
 from __future__ import annotations
 
@@ -55,8 +41,8 @@ class MediaTimeline:
     new offset.
     """
 
-    __slots__ = ("frame_duration", "ordinary", "tolerance", "offset", "last_raw", "last_pos", "last_recv_us",
-                 "jumps", "wraps", "last_event")
+    __slots__ = ("frame_duration", "ordinary", "tolerance", "offset", "last_raw", "last_raw_dts", "last_pos",
+                 "last_recv_us", "jumps", "wraps", "last_event")
 
     def __init__(self, frame_duration: int = 3600, ordinary: int = MEDIA_HZ, tolerance: int = MEDIA_HZ) -> None:
         self.frame_duration = max(1, frame_duration)
@@ -66,6 +52,9 @@ class MediaTimeline:
         self.offset: int | None = None
         """``position = unwrapped raw dts + offset``; None until a packet with a dts was seen."""
         self.last_raw: int | None = None
+        """dts of the previous packet (None if it had none)."""
+        self.last_raw_dts = 0
+        """dts of the last packet that had one."""
         self.last_pos: int | None = None
         self.last_recv_us = 0
         self.jumps = 0
@@ -78,23 +67,28 @@ class MediaTimeline:
         if last_pos is None:  # first packet of the connection
             self.last_pos, self.last_recv_us = 0, recv_us
             if raw is not None:
-                self.offset, self.last_raw = -raw, raw
+                self.offset, self.last_raw, self.last_raw_dts = -raw, raw, raw
             return 0
         if raw is None:  # no dts: the frame cadence nearest to the wall time that passed
+            self.last_raw = None
             pos = last_pos + self._cadence(recv_us)
         elif self.offset is None:  # the first packet had no dts: it sits one frame before this one
             pos = last_pos + self.frame_duration
             self.offset = pos - raw
         else:
-            step = raw - self.last_raw  # type: ignore[operator]
+            step = raw - self.last_raw_dts
             if 0 < step <= self.ordinary:
-                pos = last_pos + step
-                self.frame_duration = step
+                pos = raw + self.offset
+                if self.last_raw is not None:
+                    self.frame_duration = step
+                elif pos <= last_pos:  # packets without dts were placed too late: keep order
+                    pos = last_pos + 1
+                    self.offset = pos - raw
             else:
                 pos = self._discontinuity(step, last_pos, recv_us)
                 self.offset = pos - raw
         if raw is not None:
-            self.last_raw = raw
+            self.last_raw = self.last_raw_dts = raw
         self.last_pos, self.last_recv_us = pos, recv_us
         return pos
 
@@ -104,13 +98,14 @@ class MediaTimeline:
 
     def _discontinuity(self, step: int, last_pos: int, recv_us: int) -> int:
         limit = max(self.ordinary, us_to_90k(max(0, recv_us - self.last_recv_us)) + self.tolerance)
+        base = self.last_raw_dts + self.offset  # type: ignore[operator]  # position of the last packet with a dts
         if 0 < step <= limit:
-            return last_pos + step  # the camera paused and its timestamps say so
+            return max(base + step, last_pos + 1)  # the camera paused and its timestamps say so
         for wrap in WRAPS:
             if 0 < step + wrap <= limit:
                 self.wraps += 1
                 self.last_event = f"timestamp wrap at 2**{wrap.bit_length() - 1}"
-                return last_pos + step + wrap
+                return max(base + step + wrap, last_pos + 1)
         self.jumps += 1
         self.last_event = f"timestamp jump of {step / MEDIA_HZ:+.3f} s rebased"
         return last_pos + self._cadence(recv_us)
@@ -120,37 +115,49 @@ class WallClock:
     """Wall-clock times (UTC µs) of a connection's segments, contiguous within a run.
 
     ``observe(pos, recv_us)`` for every packet keeps the lower envelope of
-    ``receipt time - media position`` since the last segment boundary: packets
-    cannot arrive before they are sent, so the minimum is the best estimate of
-    the wall time of media position 0 (it ignores network jitter and packets
-    that were buffered during connection setup).
+    ``receipt time - media position`` over the last two to four seconds of
+    media: packets cannot arrive before they are sent, so the minimum is the
+    best estimate of the wall time of media position 0 (it ignores network
+    jitter and packets that were buffered during connection setup), and a
+    short window keeps it current when the camera's clock drifts.
     """
 
-    __slots__ = ("max_slew", "resync_us", "_min_off", "_last_off", "seg_start_pos", "seg_start_wall")
+    __slots__ = ("max_slew", "resync_us", "window", "_cur", "_prev", "_window_end", "_last",
+                 "seg_start_pos", "seg_start_wall")
 
-    def __init__(self, max_slew: float = MAX_SLEW, resync_us: int = RESYNC_US) -> None:
+    def __init__(self, max_slew: float = MAX_SLEW, resync_us: int = RESYNC_US, window: int = 2 * MEDIA_HZ) -> None:
         self.max_slew = max_slew
         self.resync_us = resync_us
-        self._min_off: int | None = None
-        self._last_off: int | None = None
+        self.window = window
+        self._cur: int | None = None
+        self._prev: int | None = None
+        self._window_end = 0
+        self._last: int | None = None
         self.seg_start_pos = 0
         self.seg_start_wall = 0
 
     def observe(self, pos: int, recv_us: int) -> None:
         """Record that media position ``pos`` was received at ``recv_us``."""
         off = recv_us - pos * 100 // 9
-        if self._min_off is None or off < self._min_off:
-            self._min_off = off
+        if self._cur is None or pos >= self._window_end:
+            self._prev, self._cur = self._cur, off
+            self._window_end = pos + self.window
+        elif off < self._cur:
+            self._cur = off
 
     def forget(self) -> None:
         """Drop every observation (after a gap the old ones say nothing about the new run)."""
-        self._min_off = self._last_off = None
+        self._cur = self._prev = self._last = None
+        self._window_end = 0
 
     def offset(self) -> int:
-        """Current estimate of ``wall - media`` (µs); requires at least one observation."""
-        off = self._min_off if self._min_off is not None else self._last_off
-        if off is None:
-            raise RuntimeError("no packet observed yet")
+        """Current estimate of ``wall - media`` (µs)."""
+        cur, prev = self._cur, self._prev
+        if cur is None:
+            if self._last is None:
+                raise RuntimeError("no packet observed yet")
+            return self._last
+        self._last = off = cur if prev is None or cur < prev else prev
         return off
 
     def wall_at(self, pos: int) -> int:
@@ -166,8 +173,11 @@ class WallClock:
     def end_segment(self, end_pos: int) -> tuple[int, bool]:
         """Wall end time of the segment ``[seg_start_pos, end_pos)`` and whether a new run must start.
 
-        The next segment starts where this one ends (same run) unless the
-        second value is True.
+        The end is the media length after the start, moved toward the
+        receipt-based estimate by at most ``max_slew`` of the media length.
+        If they disagree by more than ``resync_us`` the end stays at the media
+        length and the second value is True: the caller starts a new run.
+        Otherwise the next segment starts where this one ends.
         """
         media_us = ticks_to_us(end_pos - self.seg_start_pos)
         natural = self.seg_start_wall + media_us
@@ -179,12 +189,5 @@ class WallClock:
             limit = int(media_us * self.max_slew)
             end = natural + max(-limit, min(limit, error))
         end = max(end, self.seg_start_wall + 1)
-        if self._min_off is not None:
-            self._last_off = self._min_off
-        self._min_off = None
         self.seg_start_pos, self.seg_start_wall = end_pos, end
         return end, resync
-
-    def error_at(self, pos: int) -> int:
-        """How far (µs) the receipt-based estimate of ``pos`` is ahead of the unslewed media-based one."""
-        return self.wall_at(pos) - (self.seg_start_wall + ticks_to_us(pos - self.seg_start_pos))

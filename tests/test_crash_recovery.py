@@ -51,7 +51,8 @@ def recording_enabled() -> bool:
 
 
 needs_recorder = pytest.mark.skipif(
-    not recording_enabled(), reason="waits for the recorder and check-storage to be wired (lead)")
+    not recording_enabled(),
+    reason="waits for the lead: lock_storage + recover in nvr/app.py, check-storage registered in nvr/cli.py")
 
 
 class NvrRun:

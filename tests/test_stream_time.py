@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from nvr.stream_time import MAX_SLEW, MEDIA_HZ, MediaTimeline, WallClock, ticks_to_us, us_to_90k
@@ -63,7 +65,7 @@ def test_media_timeline_positions_strictly_increase_through_any_sequence() -> No
     timeline = MediaTimeline(frame_duration=F)
     raws = [0, F, 2 * F, None, 2 * F, 10 * F, -5, (1 << 32) - 1, 0, None, None, 7 * MEDIA_HZ, 5]
     positions = feed(timeline, [(raw, i * FRAME_US) for i, raw in enumerate(raws)])
-    assert all(b > a for a, b in zip(positions, positions[1:])), positions
+    assert all(b > a for a, b in pairwise(positions)), positions
 
 
 def test_conversions_are_exact_on_frame_boundaries() -> None:
@@ -115,7 +117,7 @@ def test_wall_clock_segments_are_contiguous_and_track_receipts_without_drift() -
     clock.observe(0, receipts[0])
     clock.start_run(0)
     segments = run_segments(clock, [250 * F, 500 * F, 1000 * F, 1500 * F], receipts)
-    for (_, end, _), (start, _, _) in zip(segments, segments[1:]):
+    for (_, end, _), (start, _, _) in pairwise(segments):
         assert start == end
     assert [resync for *_, resync in segments] == [False] * 4
     # media and wall agree: every segment's wall length is its media length (±1 µs rounding)
@@ -133,14 +135,14 @@ def test_wall_clock_follows_camera_clock_drift_within_the_slew_limit(rate: float
     boundaries = [i * 500 * F for i in range(1, 6)]  # 20 s segments
     segments = run_segments(clock, boundaries, receipts)
     media_us = 20_000_000
-    for start, end, resync in segments:
-        assert not resync
+    for start, end, _ in segments:
         assert abs((end - start) - media_us) <= media_us * MAX_SLEW + 1
-    final_error = segments[-1][1] - (receipts[boundaries[-1] - F] + round(FRAME_US * rate) - 5_000 - T0 + T0)
+    sent_end = T0 + round(2500 * FRAME_US * rate)  # when the frame after the last segment was sent
     if slewed:
-        assert abs(final_error) < 60_000  # within a frame or so of the receipts (the min-envelope lags by <1 frame)
+        assert not any(resync for *_, resync in segments)
+        assert abs(segments[-1][1] - sent_end) < 25_000  # within the window's lag of the receipts
     else:
-        assert abs(final_error) > 500_000  # 2 % cannot be followed at 0.5 %: the error grows
+        assert any(resync for *_, resync in segments)  # 2 % cannot be followed at 0.5 %: a new run
 
 
 def test_wall_clock_asks_for_a_new_run_beyond_one_second_of_error() -> None:
