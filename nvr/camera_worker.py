@@ -104,7 +104,9 @@ class CameraWorker:
             self.recorder = None
 
     def poke(self) -> None:
-        """Check now instead of waiting for the next interval (e.g. after a UI retry)."""
+        """Check or reconnect now instead of waiting out the backoff (a UI retry)."""
+        if self.recorder is not None:
+            self.recorder.retry_now()
         self._wake.set()
 
     def _set(self, state: str, detail: str | None) -> None:

@@ -147,6 +147,10 @@ class Recorder:
             self._state, self._detail = "stopped", "stop timed out; the thread ends on its own"
             self._deliver("state_changed", (self.camera, "stopped", self._detail))
 
+    def retry_now(self) -> None:
+        """Cut the current backoff wait short (an operator pressed retry); no effect while connected."""
+        self._wake.set()
+
     @property
     def state(self) -> str:
         """Current state (one of ``recorder_events.STATES``)."""
@@ -205,6 +209,8 @@ class Recorder:
                 failures = 1 if recorded_s >= self._healthy_s else failures + 1
                 self._set_state(state, detail)
                 self._wake.wait(backoff_delay(failures, cap_s=self._reconnect_max_s))
+                if not self._stopping:
+                    self._wake.clear()  # a retry_now() ended the wait early
                 self._reconnects += 1
                 log.debug("camera %s: reconnecting after %.1f s", self.camera, time.monotonic() - started)
         except BaseException as exc:  # the thread must report, whatever happened

@@ -50,7 +50,7 @@ async def test_states_retry_discovery_and_plugin_errors(write_config, start_serv
                 async with s.post(server.url + "cameras/locked/retry", data={"csrf_token": csrf_of(html)},
                                   allow_redirects=False) as resp:
                     assert resp.status == 303
-                await wait_for(lambda: cams.status("locked").state == "recording", timeout=10)
+                await wait_for(lambda: cams.status("locked").state == "recording", timeout=4)
             async with client() as s:
                 await login(s, server.url, "viewer", "viewer-password")
                 async with s.get(server.url) as page:
