@@ -123,6 +123,7 @@ class Recorder:
         self._win_frames = self._win_bytes = 0
         self._fps = self._bps = 0.0
         self._last_run_key = 0
+        self._last_run_end = 0
 
     # ------------------------------------------------------------------ public
     def start(self) -> None:
@@ -170,6 +171,8 @@ class Recorder:
         elif name == "run_started":
             self._last_run_key = args[0]
             self._set_state("recording", None)
+        elif name == "run_ended":
+            self._last_run_end = args[1]
         try:
             self._loop.call_soon_threadsafe(self._deliver, name, (self.camera, *args) if name != "segment_closed"
                                             else args)
@@ -256,7 +259,7 @@ class Recorder:
         vindex = video.index
         run = StreamRecorder(camera=self.camera, root=self._root, video=video, audio=audio,
                              segment_seconds=self._segment_seconds, emit=self._emit,
-                             last_run_key=self._last_run_key)
+                             last_run_key=self._last_run_key, last_run_end=self._last_run_end)
         started = time.monotonic()
         last_video = last_any = started
         quiet_s = self._io_timeout_s * 0.9

@@ -43,6 +43,10 @@ def _to_90k(stream: Stream) -> tuple[int, int] | None:
     return tb.numerator * MEDIA_HZ, tb.denominator
 
 
+SMALL_PACKET = 1024
+"""Only packets up to this size are checked for a missing slice (a copy and a scan; big ones always have one)."""
+
+
 class StreamRecorder:
     """Turns the packets of one RTSP connection into segments; blocking, used by one recorder thread.
 
@@ -51,12 +55,13 @@ class StreamRecorder:
     """
 
     def __init__(self, *, camera: str, root: Path, video: Stream, audio: Stream | None, segment_seconds: float,
-                 emit: Emit, last_run_key: int = 0) -> None:
+                 emit: Emit, last_run_key: int = 0, last_run_end: int = 0) -> None:
         self.camera, self.root, self.video, self.audio = camera, root, video, audio
         self.codec = video.codec_context.name
         self.target = int(segment_seconds * MEDIA_HZ)
         self.emit = emit
         self.last_run_key = last_run_key
+        self.last_run_end = last_run_end
         self._vscale = _to_90k(video)
         self._ascale = _to_90k(audio) if audio is not None else None
         frame = 3600
@@ -81,13 +86,37 @@ class StreamRecorder:
         self._size_only = False
         self._param_change = False
         self._carry = b""
+        self._held: tuple[Packet, int] | None = None
+        """The last packet, held until the next shows whether more slices of its picture follow."""
 
     # ------------------------------------------------------------------ packets
     def on_video(self, packet: Packet, recv_us: int) -> None:
-        """One video packet, in arrival order."""
+        """One video packet, in arrival order.
+
+        Packets with the dts of the one before are more slices of the same
+        picture (encoders with sliced threads, e.g. x264 tuned for zero
+        latency, whose RTP marker bits split a picture): they are joined into
+        one access unit, or they would read as zero timestamp steps.
+        """
+        held = self._held
+        if held is not None and packet.dts is not None and packet.dts == held[0].dts:
+            self._held = (_join(held[0], packet), held[1])
+            return
+        self._held = (packet, recv_us)
+        if held is not None:
+            self._access_unit(*held)
+
+    def _flush_held(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            self._access_unit(*held)
+
+    def _access_unit(self, packet: Packet, recv_us: int) -> None:
         key = packet.is_keyframe
-        if key and not has_slice(self.codec, memoryview(packet)):
-            # Parameter sets on their own (some encoders): they belong to the next picture.
+        if (key or packet.size <= SMALL_PACKET) and not has_slice(self.codec, memoryview(packet)):
+            # Parameter sets (or SEI) on their own, e.g. GStreamer's config-interval, flagged as a
+            # keyframe or not: they belong to the next picture and carry its dts. Counted as a frame
+            # they would read as a zero timestamp step and push media time ahead by a frame per GOP.
             self._carry = (self._carry if len(self._carry) < CARRY_MAX else b"") + bytes(packet)
             return
         if self._carry:
@@ -139,6 +168,7 @@ class StreamRecorder:
 
     def finish(self, reason: str) -> None:
         """End the connection's current run: flush, close the open segment, report the run's end."""
+        self._flush_held()
         if self.prelude:
             self._anchor()
         self.prelude = None
@@ -150,6 +180,7 @@ class StreamRecorder:
         """After a write failure: keep the ``.part`` file as is and end the run at its last closed segment."""
         self.prelude = None
         self.pending = None
+        self._held = None
         if self.segment is not None:
             self.segment.abandon()
             log.error("camera %s: segment %s abandoned (%s); its .part file is left for recovery",
@@ -239,8 +270,9 @@ class StreamRecorder:
 
     def _start_run(self, pos: int) -> None:
         key = self.wall.start_run(pos)
-        if key <= self.last_run_key:
-            key = self.last_run_key + 1  # unique per camera even if the wall clock stepped back
+        floor = max(self.last_run_key + 1, self.last_run_end)
+        if key < floor:  # unique per camera, and never overlapping the previous run (clock step back)
+            key = floor
             self.wall.seg_start_wall = key
         self.run_key = self.last_run_key = key
         self.seq = 0
@@ -267,7 +299,7 @@ class StreamRecorder:
             segment.write_video(ppacket, rel, rel + pshift, max(1, end_pos - ppos), pkey)
         size = segment.close()
         start_wall = self.wall.seg_start_wall
-        end_wall, resync = self.wall.end_segment(end_pos)
+        end_wall, resync = self.wall.end_segment(end_pos, first=self.seq == 0)
         self._note_flap(segment.keyframes)
         self._param_change = False
         self.emit("segment_closed", ClosedSegment(
@@ -298,4 +330,13 @@ class StreamRecorder:
         if self.run_key is None:
             return
         self.emit("run_ended", self.run_key, self.wall.seg_start_wall, reason)
+        self.last_run_end = self.wall.seg_start_wall
         self.run_key = None
+
+
+def _join(first: Packet, more: Packet) -> Packet:
+    """One packet holding both slices' bytes, with the first one's timing."""
+    joined = Packet(bytes(first) + bytes(more))
+    joined.time_base, joined.dts, joined.pts = first.time_base, first.dts, first.pts
+    joined.is_keyframe = first.is_keyframe or more.is_keyframe
+    return joined

@@ -12,6 +12,9 @@ WRAPS = (1 << 32, 1 << 33)
 """RTP timestamps wrap at 2**32, MPEG-TS ones at 2**33."""
 MAX_SLEW = 0.005
 """At most 0.5 % between a segment's wall length and its media length."""
+MAX_FIRST_SLEW = 0.2
+"""The first segment of a run may shrink by up to 20 %: its start was anchored on the first packets,
+which often arrive late (encoder start-up, connection buffering), so receipt times soon run earlier."""
 RESYNC_US = 1_000_000
 """Beyond 1 s of disagreement between media-derived and receipt-derived wall time, start a new run."""
 
@@ -170,24 +173,25 @@ class WallClock:
         self.seg_start_wall = self.wall_at(pos)
         return self.seg_start_wall
 
-    def end_segment(self, end_pos: int) -> tuple[int, bool]:
+    def end_segment(self, end_pos: int, first: bool = False) -> tuple[int, bool]:
         """Wall end time of the segment ``[seg_start_pos, end_pos)`` and whether a new run must start.
 
         The end is the media length after the start, moved toward the
-        receipt-based estimate by at most ``max_slew`` of the media length.
-        If they disagree by more than ``resync_us`` the end stays at the media
-        length and the second value is True: the caller starts a new run.
+        receipt-based estimate by at most ``max_slew`` of the media length
+        (``MAX_FIRST_SLEW`` for a run's first segment when its start was
+        anchored too late). If more than ``resync_us`` of disagreement remains,
+        the end stays at the media length and the second value is True: the
+        caller starts a new run.
         Otherwise the next segment starts where this one ends.
         """
         media_us = ticks_to_us(end_pos - self.seg_start_pos)
         natural = self.seg_start_wall + media_us
         error = self.wall_at(end_pos) - natural
-        resync = abs(error) > self.resync_us
-        if resync:
-            end = natural
-        else:
-            limit = int(media_us * self.max_slew)
-            end = natural + max(-limit, min(limit, error))
+        slew = MAX_FIRST_SLEW if first and error < 0 else self.max_slew
+        limit = int(media_us * slew)
+        correction = max(-limit, min(limit, error))
+        resync = abs(error - correction) > self.resync_us
+        end = natural if resync else natural + correction
         end = max(end, self.seg_start_wall + 1)
         self.seg_start_pos, self.seg_start_wall = end_pos, end
         return end, resync

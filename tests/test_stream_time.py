@@ -177,3 +177,25 @@ def test_segment_end_is_never_before_its_start() -> None:
     clock.start_run(0)
     end, _ = clock.end_segment(1)
     assert end > T0
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_late_start_anchor_is_absorbed_by_the_first_segment_only(first: bool) -> None:
+    """The first 2 s of packets arrive 1.5 s late (encoder start-up), then on time: the run's first
+    segment shrinks to fit; a later segment with the same error asks for a new run instead."""
+    clock = WallClock()
+    receipts = receipts_for(500)
+    for pos in range(0, 50 * F, F):
+        receipts[pos] += 1_500_000
+    clock.observe(0, receipts[0])
+    start = clock.start_run(0)
+    pos = 0
+    while pos < 250 * F:
+        clock.observe(pos, receipts[pos])
+        pos += F
+    end, resync = clock.end_segment(250 * F, first=first)
+    if first:
+        assert not resync
+        assert end - start == pytest.approx(10_000_000 - 1_500_000, abs=50_000)
+    else:
+        assert resync and end - start == 10_000_000
