@@ -282,15 +282,11 @@ async def bench_queries(db: Path, p: Params, n: int, rng: random.Random) -> list
     ]
 
 
-RETAIN_DAYS = 30.0
-"""Retention used for the sweep (the config default); ``now`` is chosen so the age rule hits ~100k segments."""
-
-
-def retention_now(p: Params, deletes: int) -> int:
+def retention_now(p: Params, deletes: int, retain_days: float) -> int:
     """A 'now' at which segments ending ``retain_days`` ago or earlier number about ``deletes``."""
     per_camera = max(1, round(deletes / p.cameras))
     cutoff = p.start_us + per_camera * p.segment_s * 1_000_000
-    return cutoff + round(RETAIN_DAYS * 86_400_000_000)
+    return cutoff + round(retain_days * 86_400_000_000)
 
 
 class _BigDisk:
@@ -315,15 +311,15 @@ async def bench_retention(db: Path, p: Params, deletes: int, tmpdir: Path) -> li
     except ImportError as exc:
         return [Result("retention planning", "n/a", f"< {TARGET_PLANNING_S:g} s", "N/A",
                        f"nvr.retention_service not importable: {exc}")]
-    now = retention_now(p, deletes)
-    # A config with every camera in it (the service looks each one up), default retention (30 days,
-    # events 90 days, no size cap).
+    # A config with every camera in it (the service looks each one up) at the default retention
+    # (30 days, events 90 days, no size cap when this was written).
     config = Config.model_validate({
         "storage": {"root": str(tmpdir / "storage")},
         "cameras": [{"name": p.camera(i), "stream": {"main": f"rtsp://127.0.0.1:9/{p.camera(i)}"}}
                     for i in range(p.cameras)],
     })
-    assert config.cameras[0].record.retain_days == RETAIN_DAYS, "the default retain_days changed"
+    record = config.cameras[0].record
+    now = retention_now(p, deletes, record.retain_days)
     cat = await open_catalog(str(db))
     results: list[Result] = []
     try:
@@ -340,7 +336,8 @@ async def bench_retention(db: Path, p: Params, deletes: int, tmpdir: Path) -> li
             f"retention sweep planning (RetentionService.{method})", f"{elapsed:.2f} s",
             f"< {TARGET_PLANNING_S:g} s", "PASS" if elapsed < TARGET_PLANNING_S else "MISS",
             f"{len(plan.deletions):,} deletions planned ({plan.reasons}), {candidates:,} candidates "
-            f"read, {p.cameras:,} cameras with retain_days={RETAIN_DAYS:g}; catalog queries + plan_deletions, "
+            f"read, {p.cameras:,} cameras with retain_days={record.retain_days:g}, event_retain_days="
+            f"{record.event_retain_days:g}, max_gb={record.max_gb}; catalog queries + plan_deletions, "
             "no deletes"))
         # With a size cap on any camera the sweep also needs every camera's totals: a full scan.
         t0 = time.perf_counter()

@@ -429,6 +429,8 @@ class CameraFootage:
     files: int = 0
     runs: int = 1
     unreadable: int = 0
+    overlaps: int = 0
+    overlap_s: float = 0.0
 
 
 def count_frames(path: Path) -> tuple[int, int, float, float | None, float | None]:
@@ -465,10 +467,14 @@ def count_frames(path: Path) -> tuple[int, int, float, float | None, float | Non
 
 
 def _boundary(f: CameraFootage, hole_s: float) -> None:
+    """Account for the time between one segment's end and the next one's start."""
     if hole_s > 1.5 / FPS:
         f.gaps += 1
         f.gap_s += hole_s
         f.lost_frames += round(hole_s * FPS)
+    elif hole_s < -1.5 / FPS:  # the next segment claims time the previous one already covered
+        f.overlaps += 1
+        f.overlap_s -= hole_s
 
 
 def analyse_ffmpeg(run: RecorderRun, n: int) -> list[CameraFootage]:
@@ -597,6 +603,8 @@ class Trial:
     source_cpu_pct: float = 0.0
     machine_cpu_pct: float = 0.0
     source_saturated: bool = False
+    anomalies: bool = False
+    """Timeline trouble that loses nothing: overlapping segments, runs restarted, more samples than frames."""
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -669,7 +677,7 @@ def run_trial(source_kind: str, recorder_kind: str, n: int, duration: float, seg
         trial.machine_cpu_pct = busy / total * 100 if total else 0.0
         cores = os.cpu_count() or 1
         limit = 100.0 if source_kind == "sim" else 100.0 * cores  # the simulator is one Python thread
-        trial.source_saturated = trial.source_cpu_pct >= 0.9 * limit or trial.machine_cpu_pct >= 95.0
+        trial.source_saturated = trial.source_cpu_pct >= 0.9 * limit
         if rec.early_exits:
             trial.notes.append(f"{rec.early_exits} recorder process(es) had exited before the stop")
         if not rec.clean_stop:
@@ -702,14 +710,27 @@ def run_trial(source_kind: str, recorder_kind: str, n: int, duration: float, seg
                                f"{bad[0][1]} {bad[0][2]} ({bad[0][3]})")
         if events.get("stop_errors"):
             trial.notes.append(f"Recorder.stop() errors: {events['stop_errors'][:3]}")
-        reconnects = sum(max(0, c.runs - 1) for c in cams)
-        if reconnects:
-            trial.notes.append(f"{reconnects} reconnect(s) (extra runs)")
+        reasons: dict[str, int] = {}
+        for ended in events.get("runs_ended", []):
+            if ended[3] != "shutdown":
+                reasons[ended[3]] = reasons.get(ended[3], 0) + 1
+        if reasons:
+            trial.anomalies = True
+            trial.notes.append(f"{sum(reasons.values())} run(s) ended before the stop, by reason: {reasons}")
     trial.frames = sum(c.frames for c in cams)
     trial.expected = round(recorded_s * FPS) * n
     trial.lost = sum(c.lost_frames for c in cams)
     trial.gaps = sum(c.gaps for c in cams)
     trial.gap_s = sum(c.gap_s for c in cams)
+    overlaps = sum(c.overlaps for c in cams)
+    if overlaps:
+        trial.anomalies = True
+        trial.notes.append(f"{overlaps} segment(s) start before the previous one ends (timeline overlap, "
+                           f"{sum(c.overlap_s for c in cams):.1f} s in all)")
+    if trial.frames > trial.expected * 1.01:
+        trial.anomalies = True
+        trial.notes.append(f"{trial.frames} frames in the files but only {trial.expected} fit the recording time: "
+                           "the files hold more samples than real frames (their timeline runs fast)")
     unreadable = sum(c.unreadable for c in cams)
     if unreadable:
         trial.notes.append(f"{unreadable} unreadable segment file(s)")
@@ -724,8 +745,10 @@ def run_trial(source_kind: str, recorder_kind: str, n: int, duration: float, seg
         trial.notes.append(f"{trial.short_cameras} camera(s) recorded less than the run minus "
                            f"{START_ALLOWANCE_S:.0f} s start allowance (counted as a gap)")
     if trial.source_saturated:
-        trial.notes.append(f"source at {trial.source_cpu_pct:.0f} % CPU, machine at {trial.machine_cpu_pct:.0f} %: "
-                           "the source may be the limit")
+        trial.notes.append(f"source at {trial.source_cpu_pct:.0f} % CPU (its limit: "
+                           f"{'one core' if source_kind == 'sim' else 'all cores'}): the source may be the limit")
+    if trial.machine_cpu_pct >= 95.0:
+        trial.notes.append(f"the machine was {trial.machine_cpu_pct:.0f} % busy (all cores, every process)")
     if "Traceback" in source_err or "ERROR" in source_err:
         trial.notes.append("source stderr: " + source_err.strip()[-800:])
     log(f"   cpu {trial.cpu_s_per_min:.3f} s/min/stream, rss {trial.rss_mb:.1f} MB/stream, frames "
@@ -765,6 +788,12 @@ def print_table(trials: list[Trial]) -> None:
             print(f"* {t.source}/{t.recorder}/N={t.n}: {note}")
 
 
+def _quality(t: Trial) -> str:
+    if not t.clean:
+        return "LOST footage"
+    return "lost nothing, but with timeline anomalies (see notes)" if t.anomalies else "recorded cleanly"
+
+
 def verdicts(trials: list[Trial]) -> list[str]:
     lines = []
     pairs: dict[tuple[str, int], dict[str, Trial]] = {}
@@ -781,8 +810,7 @@ def verdicts(trials: list[Trial]) -> list[str]:
         lines.append(
             f"{source} source, N={n}: nvr CPU = {cpu_ratio:.2f} x ffmpeg (target <= 0.50: "
             f"{'PASS' if cpu_ok else 'MISS'}), nvr RSS = {mem_ratio:.2f} x ffmpeg (target <= 0.25: "
-            f"{'PASS' if mem_ok else 'MISS'}); nvr {'recorded cleanly' if nv.clean else 'LOST footage'}, "
-            f"ffmpeg {'recorded cleanly' if ff.clean else 'LOST footage'}")
+            f"{'PASS' if mem_ok else 'MISS'}); nvr {_quality(nv)}, ffmpeg {_quality(ff)}")
     return lines
 
 
@@ -843,6 +871,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ramp", action="store_true", help="find the largest N nvr records without loss")
     ap.add_argument("--ramp-duration", type=float, default=75.0, help="measured seconds per ramp step (default 75)")
     ap.add_argument("--ramp-max", type=int, default=600, help="largest N the ramp tries (default 600)")
+    ap.add_argument("--ramp-refine", type=int, default=2,
+                    help="after the first failing N, bisect this many times towards the last clean N (default 2)")
     ap.add_argument("--max-runtime", type=float, default=3600.0,
                     help="a ramp starts no new step after this many seconds (default 3600)")
     ap.add_argument("--gst-encoders", choices=("shared", "per-camera"), default="shared",
@@ -926,15 +956,17 @@ def run_ramp(source: str, args: argparse.Namespace, segment_s: int, workdir: Pat
              trials: list[Trial], log: Any) -> str:
     """Try growing N with nvr; at the first failure, ask ffmpeg and the source's CPU who failed."""
     best = 0
+    best_anomalies = False
     for n in ramp_steps(args.ramp_max):
         if time.monotonic() - began > args.max_runtime:
             return (f"{source} source: ramp stopped by --max-runtime after N={best} (largest clean N so far: "
                     f"{best or 'none'})")
-        t = run_trial(source, "nvr", n, args.ramp_duration, segment_s, workdir, args.gst_encoders, log, args.warmup)
+        t = t_first = run_trial(source, "nvr", n, args.ramp_duration, segment_s, workdir, args.gst_encoders, log,
+                                args.warmup)
         trials.append(t)
         _clean_trial_dirs(workdir, args.keep)
         if t.clean and not t.source_saturated:
-            best = n
+            best, best_anomalies = n, t.anomalies
             continue
         # nvr lost something (or the source ran out of CPU): is it the source?
         f = run_trial(source, "ffmpeg", n, args.ramp_duration, segment_s, workdir, args.gst_encoders, log,
@@ -956,9 +988,23 @@ def run_ramp(source: str, args: argparse.Namespace, segment_s: int, workdir: Pat
             return (f"{source} source: at N={n} footage was lost and the SOURCE cannot serve that many streams on "
                     f"this machine ({'; '.join(why)}); largest N recorded cleanly by nvr: {best or 'none'} "
                     f"(nvr's own limit may be higher)")
+        failed = n
+        for _ in range(args.ramp_refine):  # bisect between the last clean N and the failing one
+            mid = int(round((best + failed) / 2 / 5) * 5)
+            if mid <= best or mid >= failed or failed - best < 10 or time.monotonic() - began > args.max_runtime:
+                break
+            t = run_trial(source, "nvr", mid, args.ramp_duration, segment_s, workdir, args.gst_encoders, log,
+                          args.warmup)
+            trials.append(t)
+            _clean_trial_dirs(workdir, args.keep)
+            if t.clean and not t.source_saturated:
+                best, best_anomalies = mid, t.anomalies
+            else:
+                failed = mid
+        caveat = " (with timeline anomalies there, see notes)" if best_anomalies else ""
         return (f"{source} source: largest N nvr records without a gap or lost frame on this machine: "
-                f"{best or 'none'} (at N={n} nvr lost {t.lost} frames / {t.gaps} gaps while ffmpeg recorded "
-                f"cleanly and the source had CPU to spare)")
+                f"{best or 'none'}{caveat}; it fails at N={failed} (at N={n} nvr lost {t_first.lost} frames / "
+                f"{t_first.gaps} gaps while ffmpeg recorded cleanly and the source had CPU to spare)")
     return f"{source} source: nvr recorded every step cleanly up to N={best} (--ramp-max {args.ramp_max})"
 
 
