@@ -131,6 +131,17 @@ class SqliteCatalog(Catalog):
                 c.execute("ROLLBACK")
             raise
 
+    def _insert_segment(self, c: sqlite3.Connection, camera_id: int, run_id: int, seq: int,
+                        f: dict[str, Any], width: int | None, height: int | None) -> tuple[Any, ...]:
+        """INSERT one ``ok`` segment row and return it (shared by the indexer's and recovery's paths)."""
+        return c.execute(
+            "INSERT INTO segments (camera_id, run_id, seq, start_time, end_time, media_duration, path,"
+            " size_bytes, sha256, frames, keyframes, codec, width, height, state, created_at)"
+            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'ok', ?) RETURNING {_SEG}",
+            (camera_id, run_id, seq, f["start_time"], f["end_time"], f["media_duration"], f["path"],
+             f["size_bytes"], f["sha256"], f["frames"], f["keyframes"], f["codec"], width, height, self._now()),
+        ).fetchall()[0]
+
     def _now(self) -> int:
         return now_us(self._clock)
 
@@ -338,14 +349,7 @@ class SqliteCatalog(Catalog):
             validate_new_segment(previous=prev, seq=seq, **f)
             if c.execute("SELECT 1 FROM segments WHERE path = ?", (f["path"],)).fetchone():
                 raise CatalogError(f"segment path {f['path']!r} is already catalogued")
-            row = c.execute(
-                "INSERT INTO segments (camera_id, run_id, seq, start_time, end_time, media_duration, path,"
-                " size_bytes, sha256, frames, keyframes, codec, width, height, state, created_at)"
-                f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'ok', ?) RETURNING {_SEG}",
-                (run.camera_id, run_id, seq, f["start_time"], f["end_time"], f["media_duration"], f["path"],
-                 f["size_bytes"], f["sha256"], f["frames"], f["keyframes"], f["codec"], width, height,
-                 self._now()),
-            ).fetchall()[0]
+            row = self._insert_segment(c, run.camera_id, run_id, seq, f, width, height)
             return Segment(*row)
 
     async def get_segment(self, segment_id: int) -> Segment | None:
@@ -788,14 +792,7 @@ class SqliteCatalog(Catalog):
                 # (through negative values, so UNIQUE (run_id, seq) holds at every step).
                 c.execute("UPDATE segments SET seq = -seq - 1 WHERE run_id = ? AND seq >= ?", (run_id, seq))
                 c.execute("UPDATE segments SET seq = -seq WHERE run_id = ? AND seq < 0", (run_id,))
-            row = c.execute(
-                "INSERT INTO segments (camera_id, run_id, seq, start_time, end_time, media_duration, path,"
-                " size_bytes, sha256, frames, keyframes, codec, width, height, state, created_at)"
-                f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'ok', ?) RETURNING {_SEG}",
-                (run.camera_id, run_id, seq, f["start_time"], f["end_time"], f["media_duration"], f["path"],
-                 f["size_bytes"], f["sha256"], f["frames"], f["keyframes"], f["codec"], width, height,
-                 self._now()),
-            ).fetchall()[0]
+            row = self._insert_segment(c, run.camera_id, run_id, seq, f, width, height)
             if run.ended_at is not None and run.ended_at < f["end_time"]:
                 c.execute("UPDATE runs SET ended_at = ? WHERE id = ?", (f["end_time"], run_id))
             return Segment(*row)
