@@ -431,6 +431,7 @@ class CameraFootage:
     unreadable: int = 0
     overlaps: int = 0
     overlap_s: float = 0.0
+    error: str | None = None
 
 
 def count_frames(path: Path) -> tuple[int, int, float, float | None, float | None]:
@@ -477,6 +478,21 @@ def _boundary(f: CameraFootage, hole_s: float) -> None:
         f.overlap_s -= hole_s
 
 
+def _add_file(f: CameraFootage, path: Path) -> bool:
+    """Count one segment file's frames into ``f``; False (and counted as unreadable) if PyAV cannot read it."""
+    try:
+        frames, lost, media, _, _ = count_frames(path)
+    except Exception as exc:  # noqa: BLE001 - an unreadable file is counted and reported
+        f.unreadable += 1
+        f.error = f.error or f"{path.name}: {exc}"
+        return False
+    f.files += 1
+    f.frames += frames
+    f.lost_frames += lost
+    f.media_s += media
+    return True
+
+
 def analyse_ffmpeg(run: RecorderRun, n: int) -> list[CameraFootage]:
     out = []
     for i in range(1, n + 1):
@@ -490,15 +506,8 @@ def analyse_ffmpeg(run: RecorderRun, n: int) -> list[CameraFootage]:
                     listed.append((parts[0], float(parts[1]), float(parts[2])))
         prev_end = None
         for name, start, end in listed:
-            try:
-                frames, lost, media, _, _ = count_frames(cam / name)
-            except Exception:  # noqa: BLE001 - an unreadable file counts as such
-                f.unreadable += 1
+            if not _add_file(f, cam / name):
                 continue
-            f.files += 1
-            f.frames += frames
-            f.lost_frames += lost
-            f.media_s += media
             if prev_end is not None:
                 _boundary(f, start - prev_end)
             prev_end = end
@@ -506,15 +515,7 @@ def analyse_ffmpeg(run: RecorderRun, n: int) -> list[CameraFootage]:
         listed_names = {name for name, _, _ in listed}
         for path in sorted(cam.glob("out*.mp4")):
             if path.name not in listed_names:
-                try:
-                    frames, lost, media, _, _ = count_frames(path)
-                except Exception:  # noqa: BLE001
-                    f.unreadable += 1
-                    continue
-                f.files += 1
-                f.frames += frames
-                f.lost_frames += lost
-                f.media_s += media
+                _add_file(f, path)
         out.append(f)
     return out
 
@@ -550,15 +551,8 @@ def analyse_nvr(run: RecorderRun, n: int) -> tuple[list[CameraFootage], dict[str
             for seg in segs:
                 rel = _get(seg, "relpath", "path")
                 path = Path(rel) if rel is not None and Path(rel).is_absolute() else root / str(rel)
-                try:
-                    frames, lost, media, _, _ = count_frames(path)
-                except Exception:  # noqa: BLE001
-                    f.unreadable += 1
+                if not _add_file(f, path):
                     continue
-                f.files += 1
-                f.frames += frames
-                f.lost_frames += lost
-                f.media_s += media
                 start, end = _get(seg, "start_time", "start_us", "start"), _get(seg, "end_time", "end_us", "end")
                 if start is not None and prev_end is not None:
                     _boundary(f, (int(start) - int(prev_end)) / 1e6)
@@ -567,15 +561,7 @@ def analyse_nvr(run: RecorderRun, n: int) -> tuple[list[CameraFootage], dict[str
         else:
             # No events (the process died?): count what is on disk, without boundary checks.
             for path in sorted((root / name).rglob("*.mp4")) if (root / name).exists() else []:
-                try:
-                    frames, lost, media, _, _ = count_frames(path)
-                except Exception:  # noqa: BLE001
-                    f.unreadable += 1
-                    continue
-                f.files += 1
-                f.frames += frames
-                f.lost_frames += lost
-                f.media_s += media
+                _add_file(f, path)
         out.append(f)
     return out, events
 
@@ -658,8 +644,8 @@ def run_trial(source_kind: str, recorder_kind: str, n: int, duration: float, seg
         while time.monotonic() < deadline:
             time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
             if source.proc.poll() is not None:
-                trial.notes.append(f"source exited early ({source.proc.returncode})")
-                break
+                raise RuntimeError(f"the {source_kind} source exited during the run (status "
+                                   f"{source.proc.returncode}): {source.stderr().strip()[-600:]}")
             if recorder_kind == "nvr" and rec.procs[0].poll() is not None:
                 trial.notes.append(f"nvr recorder process exited early ({rec.procs[0].returncode})")
                 break
@@ -733,7 +719,8 @@ def run_trial(source_kind: str, recorder_kind: str, n: int, duration: float, seg
                            "the files hold more samples than real frames (their timeline runs fast)")
     unreadable = sum(c.unreadable for c in cams)
     if unreadable:
-        trial.notes.append(f"{unreadable} unreadable segment file(s)")
+        example = next(c.error for c in cams if c.error)
+        trial.notes.append(f"{unreadable} unreadable segment file(s), e.g. {example}")
     for c in cams:
         short = (recorded_s - START_ALLOWANCE_S) - (c.media_s + c.gap_s)
         if short > 1.0:  # stopped early, stalled for good, or never started

@@ -17,7 +17,12 @@ Media are *shared*: several clients of one path share one encoder. With
 cameras), so one machine can serve hundreds of streams; without it each path
 has its own encoder (about 20 % of a core per 720p stream).
 
-When it is serving it prints one line to stdout::
+Before it says it is ready, an internal client (``rtspsrc``) starts playing
+every media and stays connected (``--no-warm`` skips this), so recorders
+always join a running pipeline: gst-rtsp-server 1.22 aborts on an assertion
+(``gst_rtsp_media_get_rates``) when a second client PLAYs a shared media
+whose pipeline is still starting, which happens when many clients connect
+at once. When it is serving it prints one line to stdout::
 
     READY rtsp://127.0.0.1:8554/cam1 rtsp://127.0.0.1:8554/cam2 ...
 
@@ -59,6 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--password", default=None, help="password for --user")
     p.add_argument("--one-encoder", action="store_true",
                    help="all paths share one encoder (same picture everywhere; cheap for many streams)")
+    p.add_argument("--no-warm", action="store_true",
+                   help="say READY at once instead of after an internal client received data from every media")
     args = p.parse_args(argv)
     try:
         if not ipaddress.ip_address(args.host).is_loopback:
@@ -195,13 +202,113 @@ def main(argv: list[str] | None = None) -> int:
     GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGINT, stop)
 
     host = f"[{args.host}]" if ":" in args.host else args.host
-    print("READY " + " ".join(f"rtsp://{host}:{port}{path}" for path in paths), flush=True)
+    urls = [f"rtsp://{host}:{port}{path}" for path in paths]
     print(f"gst_rtsp_server: {args.count} stream(s) {args.width}x{args.height}@{args.fps} {args.codec} "
           f"{args.bitrate} kbit/s gop {args.gop}s audio={args.audio or 'none'} "
           f"auth={'digest' if args.user is not None else 'none'} one_encoder={args.one_encoder}: {launch}",
           file=sys.stderr, flush=True)
+
+    def ready() -> bool:
+        print("READY " + " ".join(urls), flush=True)
+        return False
+
+    if args.no_warm:
+        ready()
+    else:
+        # Keep every media playing with an internal client, and say READY once each one has data.
+        # Clients then always join a running pipeline: gst-rtsp-server 1.22 aborts (assertion in
+        # gst_rtsp_media_get_rates) when a second client PLAYs a shared media whose pipeline is still
+        # starting, which happens when many recorders connect at once.
+        warm = Warmer(Gst, urls[:1] if args.one_encoder else urls, args.user, args.password, ready, loop)
+        warm.start()
+        GLib.timeout_add_seconds(WARM_TIMEOUT_S, warm.timeout)
     loop.run()
+    if not args.no_warm:
+        warm.stop()
+        if warm.failed:
+            return 1
     return 0
+
+
+WARM_TIMEOUT_S = 30
+
+
+class Warmer:
+    """Internal RTSP clients (``rtspsrc ! fakesink``) that keep the media playing; ``ready()`` once all have data."""
+
+    def __init__(self, gst, urls, user, password, ready, loop) -> None:  # noqa: ANN001
+        import threading
+
+        self.gst, self.urls, self.user, self.password = gst, urls, user, password
+        self.ready_cb, self.loop = ready, loop
+        self.pipelines = []
+        self.waiting = set(range(len(urls)))
+        self.lock = threading.Lock()
+        self.done = self.failed = False
+
+    def start(self) -> None:
+        from gi.repository import GLib
+
+        Gst = self.gst
+        for index, url in enumerate(self.urls):
+            pipe = Gst.Pipeline.new(f"warm{index}")
+            src = Gst.ElementFactory.make("rtspsrc")
+            src.set_property("location", url)
+            src.set_property("protocols", "tcp")
+            src.set_property("latency", 0)
+            if self.user is not None:
+                src.set_property("user-id", self.user)
+                src.set_property("user-pw", self.password)
+            pipe.add(src)
+
+            def pad_added(_src, pad, pipe=pipe, index=index) -> None:  # noqa: ANN001
+                sink = Gst.ElementFactory.make("fakesink")
+                sink.set_property("sync", False)
+                sink.set_property("signal-handoffs", True)
+                sink.connect("handoff", lambda *_a: self.got_data(index))
+                pipe.add(sink)
+                sink.sync_state_with_parent()
+                pad.link(sink.get_static_pad("sink"))
+
+            src.connect("pad-added", pad_added)
+            pipe.get_bus().add_signal_watch()
+            pipe.get_bus().connect("message::error", self.error)
+            pipe.set_state(Gst.State.PLAYING)
+            self.pipelines.append(pipe)
+        self._glib = GLib
+
+    def got_data(self, index: int) -> None:
+        with self.lock:
+            if index not in self.waiting:
+                return
+            self.waiting.discard(index)
+            if self.waiting:
+                return
+        self._glib.idle_add(self.finish)
+
+    def finish(self) -> bool:
+        if not self.done:
+            self.done = True
+            self.ready_cb()
+        return False
+
+    def error(self, _bus, message) -> None:  # noqa: ANN001
+        err, _debug = message.parse_error()
+        print(f"gst_rtsp_server: warm-up client failed: {err.message}", file=sys.stderr, flush=True)
+        self.failed = True
+        self.loop.quit()
+
+    def timeout(self) -> bool:
+        if not self.done:
+            print(f"gst_rtsp_server: the streams did not start within {WARM_TIMEOUT_S} s", file=sys.stderr,
+                  flush=True)
+            self.failed = True
+            self.loop.quit()
+        return False
+
+    def stop(self) -> None:
+        for pipe in self.pipelines:
+            pipe.set_state(self.gst.State.NULL)
 
 
 if __name__ == "__main__":
