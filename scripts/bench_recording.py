@@ -964,8 +964,11 @@ def run_ramp(source: str, args: argparse.Namespace, segment_s: int, workdir: Pat
             return (f"{source} source: nvr recorded N={n} cleanly but the source was saturated "
                     f"({t.source_cpu_pct:.0f} % CPU, machine {t.machine_cpu_pct:.0f} %): the largest N this "
                     f"machine can test is about {n}; nvr's own limit is not reached (largest clean N >= {n})")
-        source_limited = t.source_saturated or (f.ok and not f.clean) or f.source_saturated
+        source_died = not t.ok and "source" in (t.error or "")
+        source_limited = source_died or t.source_saturated or (f.ok and not f.clean) or f.source_saturated
         why = []
+        if source_died:
+            why.append(f"the source failed during the nvr run: {(t.error or '')[:300]}")
         if t.source_saturated or f.source_saturated:
             why.append(f"source CPU {max(t.source_cpu_pct, f.source_cpu_pct):.0f} %, machine "
                        f"{max(t.machine_cpu_pct, f.machine_cpu_pct):.0f} %")
