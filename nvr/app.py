@@ -18,11 +18,12 @@ from typing import Callable
 
 from aiohttp import web
 
+from nvr.analysis import AnalysisService
 from nvr.camera_worker import RecordingContext
 from nvr.cameras import CameraRegistry, ChangeSummary
 from nvr.config import LoadedConfig, load_config
 from nvr.discovery_service import DiscoveryService
-from nvr.errors import ConfigError
+from nvr.errors import ConfigError, PluginError
 from nvr.indexer import SegmentIndexer
 from nvr.plugin_host import PluginHost
 from nvr.retention_service import RetentionService
@@ -85,6 +86,10 @@ class Server:
         self._stack.push_async_callback(runtime.cameras.stop_all)
         await runtime.cameras.apply(config.cameras)
 
+        runtime.analysis = AnalysisService(runtime)
+        self._stack.push_async_callback(runtime.analysis.stop)  # before the cameras stop: events end cleanly
+        await runtime.analysis.start()  # a missing or unusable model stops start-up here
+
         runner = web.AppRunner(create_app(runtime), shutdown_timeout=WEB_SHUTDOWN_TIMEOUT_S,
                                access_log=None)
         await runner.setup()
@@ -127,6 +132,11 @@ class Server:
         loaded = LoadedConfig(loaded.config.model_copy(update=kept), loaded.plugin_configs, loaded.path)
         self.runtime.loaded = loaded
         summary = await self.runtime.cameras.apply(loaded.config.cameras)
+        if self.runtime.analysis is not None:
+            try:
+                await self.runtime.analysis.apply(loaded.config.cameras)
+            except PluginError as exc:
+                log.error("analysis not reconfigured: %s", exc)
         if self.runtime.discovery is not None and old.discovery != loaded.config.discovery:
             self.runtime.discovery.reconfigure()
         if self.runtime.retention is not None and (

@@ -131,10 +131,53 @@ class RetentionConfig(Section):
     check_seconds: float = Field(10, ge=1, le=600, title="Seconds between free-space checks")
 
 
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+"""Event severities, least to most urgent."""
+Severity = Literal["info", "low", "medium", "high", "critical"]
+Point = tuple[float, float]
+ZONE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+
+def _polygon(points: list[Point]) -> list[Point]:
+    if len(points) < 3:
+        raise ValueError("a polygon needs at least 3 points")
+    for x, y in points:
+        if not (0 <= x <= 1 and 0 <= y <= 1):
+            raise ValueError(f"point ({x}, {y}) is outside the frame: coordinates are fractions from 0 to 1")
+    return points
+
+
+class ZoneConfig(Section):
+    name: str = Field(pattern=ZONE_NAME_PATTERN, title="Zone id: a-z, 0-9, _ and -")
+    points: list[Point] = Field(title="Polygon corners as [x, y] fractions of the frame (0,0 = top left)")
+    objects: list[str] = Field(default_factory=list, title="Labels that count in this zone (empty = all)")
+    min_score: float = Field(0, ge=0, le=1, title="Lowest detection score that counts in this zone")
+    min_area: float = Field(0, ge=0, le=1, title="Smallest box, as a fraction of the frame, that counts")
+
+    @field_validator("points")
+    @classmethod
+    def _points(cls, value: list[Point]) -> list[Point]:
+        return _polygon(value)
+
+
 class DetectConfig(Section):
     enabled: bool = Field(False, title="Run object detection on this camera")
-    fps: float = Field(5, gt=0, le=30, title="Frames per second analysed")
-    objects: list[str] = Field(default_factory=lambda: ["person", "car", "motorcycle"])
+    fps: float = Field(0.5, gt=0, le=30, title="Frames per second analysed (at or below the keyframe rate: "
+                       "keyframes only)")
+    stream: Literal["auto", "sub", "main"] = Field("auto", title="Stream analysed (auto: sub, else main)")
+    objects: list[str] = Field(default_factory=lambda: ["person", "car", "motorcycle", "bicycle", "bus",
+                                                        "truck"], title="Labels that become events")
+    min_score: float = Field(0.5, ge=0, le=1, title="Lowest detection score kept")
+    zones: list[ZoneConfig] = Field(default_factory=list, title="Named polygons with their own object filters")
+    required_zones: list[str] = Field(default_factory=list,
+                                      title="Only objects inside one of these zones become events")
+    motion_masks: list[list[Point]] = Field(default_factory=list,
+                                            title="Polygons where motion is ignored (clocks, trees)")
+
+    @field_validator("motion_masks")
+    @classmethod
+    def _masks(cls, value: list[list[Point]]) -> list[list[Point]]:
+        return [_polygon(mask) for mask in value]
 
 
 class CameraConfig(Section):
@@ -165,6 +208,35 @@ class CameraConfig(Section):
         return user, password.get_secret_value() if password is not None else None
 
 
+class RuleConfig(Section):
+    name: str = Field(pattern=ZONE_NAME_PATTERN, title="Rule id")
+    type: Literal["crowd", "label"] = Field(title="crowd: at least min_count objects for seconds; "
+                                            "label: any of labels for seconds")
+    labels: list[str] = Field(default_factory=lambda: ["person"], min_length=1, title="Labels the rule counts")
+    min_count: int = Field(1, ge=1, le=1000, title="Objects needed at once (crowd)")
+    seconds: float = Field(0, ge=0, le=3600, title="How long the condition must hold before the event starts")
+    min_score: float = Field(0.5, ge=0, le=1, title="Lowest detection score counted")
+    cameras: list[str] = Field(default_factory=list, title="Cameras the rule applies to (empty = all analysed)")
+    zone: str | None = Field(None, title="Only count objects in this zone (on cameras that have it)")
+    severity: Severity = Field("high", title="Severity of the events the rule raises")
+    agency: str | None = Field(None, title="Responsible agency (OPD) told about the event")
+    event_kind: str | None = Field(None, title="Event kind (default: the rule's name)")
+
+
+class AnalysisConfig(Section):
+    detector: str = Field("openvino", title="Detector used (offered by a plugin's register_detectors)")
+    motion_threshold: int = Field(25, ge=1, le=255, title="Grey-level change that counts as motion")
+    motion_min_fraction: float = Field(0.002, ge=0, le=1, title="Changed fraction of the frame that is motion")
+    refresh_s: float = Field(30, ge=0, le=3600, title="Detect at least this often even without motion (0 = never)")
+    end_after_s: float = Field(6, gt=0, le=600, title="An object unseen this long (at least 2.5 sampling "
+                               "intervals) has left; its event ends")
+    min_hits: int = Field(1, ge=1, le=100, title="Frames an object must be seen in before it becomes an event")
+    pre_roll_s: float = Field(5, ge=0, le=300, title="Footage kept and shown before an event")
+    post_roll_s: float = Field(5, ge=0, le=300, title="Footage kept and shown after an event")
+    snapshot_quality: int = Field(85, ge=10, le=100, title="JPEG quality of event snapshots")
+    rules: list[RuleConfig] = Field(default_factory=list, title="Emergency rules evaluated on tracks")
+
+
 class Config(Section):
     server: ServerConfig = Field(default_factory=ServerConfig)
     log: LogConfig = Field(default_factory=LogConfig)
@@ -173,6 +245,7 @@ class Config(Section):
     discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig)
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     cameras: list[CameraConfig] = Field(default_factory=list)
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -215,6 +288,7 @@ def _semantic_problems(raw: dict[str, Any]) -> list[ConfigProblem]:
                     ("cameras", i, "name"), f"duplicate camera name {name!r} (also cameras[{seen[name]}])"
                 ))
             seen.setdefault(name, i)
+    problems.extend(_analysis_problems(raw, seen))
     disc = raw.get("discovery")
     if isinstance(disc, dict) and disc.get("enabled") and disc.get("multicast", True):
         if not disc.get("interface"):
@@ -223,6 +297,53 @@ def _semantic_problems(raw: dict[str, Any]) -> list[ConfigProblem]:
                 "set the IPv4 address of the interface multicast probes leave from "
                 "(or multicast = false and list unicast targets)",
             ))
+    return problems
+
+
+def _names(items: Any, key: str = "name") -> list[Any]:
+    return [item.get(key) if isinstance(item, dict) else None for item in (items if isinstance(items, list) else [])]
+
+
+def _analysis_problems(raw: dict[str, Any], cameras: dict[str, int]) -> list[ConfigProblem]:
+    """Zone names unique per camera; required zones, rule cameras and rule zones that exist."""
+    problems: list[ConfigProblem] = []
+    zones_of: dict[str, set[str]] = {}
+    for i, cam in enumerate(raw.get("cameras", []) if isinstance(raw.get("cameras"), list) else []):
+        detect = cam.get("detect") if isinstance(cam, dict) else None
+        if not isinstance(detect, dict):
+            continue
+        names: set[str] = set()
+        for j, zone in enumerate(_names(detect.get("zones"))):
+            if zone in names:
+                problems.append(ConfigProblem(("cameras", i, "detect", "zones", j, "name"),
+                                              f"duplicate zone name {zone!r}"))
+            names.add(zone)
+        for j, zone in enumerate(detect.get("required_zones", []) if isinstance(detect.get("required_zones"), list)
+                                 else []):
+            if zone not in names:
+                problems.append(ConfigProblem(("cameras", i, "detect", "required_zones", j),
+                                              f"no zone named {zone!r} on this camera"))
+        if isinstance(cam.get("name"), str):
+            zones_of[cam["name"]] = names
+    analysis = raw.get("analysis")
+    rules = analysis.get("rules") if isinstance(analysis, dict) else None
+    seen_rules: set[str] = set()
+    for i, rule in enumerate(rules if isinstance(rules, list) else []):
+        if not isinstance(rule, dict):
+            continue
+        if rule.get("name") in seen_rules:
+            problems.append(ConfigProblem(("analysis", "rules", i, "name"), f"duplicate rule name {rule['name']!r}"))
+        seen_rules.add(rule.get("name"))
+        targets = rule.get("cameras") if isinstance(rule.get("cameras"), list) else []
+        for j, name in enumerate(targets):
+            if name not in cameras:
+                problems.append(ConfigProblem(("analysis", "rules", i, "cameras", j), f"no camera named {name!r}"))
+        zone = rule.get("zone")
+        if isinstance(zone, str):
+            scope = [zones_of.get(n, set()) for n in (targets or zones_of)]
+            if not any(zone in zs for zs in scope):
+                problems.append(ConfigProblem(("analysis", "rules", i, "zone"),
+                                              f"no camera the rule applies to has a zone named {zone!r}"))
     return problems
 
 

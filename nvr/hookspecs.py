@@ -17,8 +17,9 @@ import pluggy
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
+    from nvr.detection import Detection, DetectorFactory
     from nvr.discovery import DiscoveredDevice
-    from nvr.models import Segment
+    from nvr.models import Event, Segment
     from nvr.runtime import Runtime
 
 hookspec = pluggy.HookspecMarker("nvr")
@@ -105,4 +106,58 @@ def segment_closed(camera: str, segment: Segment, runtime: Runtime) -> None:
     ``Segment`` (path relative to the storage root, times in UTC
     microseconds). Never called during a retention sweep. The return value is
     ignored.
+    """
+
+
+# --- Analysis ----------------------------------------------------------------
+
+
+@hookspec
+def register_detectors(runtime: Runtime) -> dict[str, DetectorFactory]:
+    """Offer object detectors by name.
+
+    Return a dict from detector name (what ``[analysis] detector`` selects) to
+    a factory: a callable without arguments that loads the model and returns
+    an ``nvr.detection.Detector``. Read your settings from
+    ``runtime.plugin_config(...)``. nvr calls only the selected factory, once,
+    at start-up (in a thread); it must raise ``nvr.errors.PluginError`` naming
+    the model file and the reason when the model is missing or unusable, which
+    stops start-up. All results are merged; a name offered twice is an error.
+    """
+
+
+@hookspec
+def frame_detections(camera: str, time_us: int, detections: list[Detection], runtime: Runtime) -> None:
+    """A frame of ``camera`` taken at ``time_us`` (UTC µs) was analysed.
+
+    ``detections`` are the detector's results that passed the camera's object
+    filters (possibly empty). Called for every analysed frame, from the event
+    loop: keep it cheap. The return value is ignored.
+    """
+
+
+@hookspec
+def event_started(event: Event, runtime: Runtime) -> None:
+    """An event began: a tracked object was confirmed, or an emergency rule fired.
+
+    ``event`` is the catalog's ``Event`` (``event.id`` is set; ``kind`` is
+    ``"object"`` or the rule's kind such as ``"crowd"``). The return value is
+    ignored.
+    """
+
+
+@hookspec
+def event_updated(event: Event, runtime: Runtime) -> None:
+    """An open event changed: a better score or snapshot, a new zone, or a later end.
+
+    Called at most once per analysed frame per event. The return value is
+    ignored.
+    """
+
+
+@hookspec
+def event_ended(event: Event, runtime: Runtime) -> None:
+    """An event ended (its object left, or the rule stopped holding); ``event.end_us`` is final.
+
+    The return value is ignored.
     """

@@ -215,3 +215,40 @@ class SegmentSpan(NamedTuple):
     end_time: int
     size_bytes: int
     path: str
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something analysis found: a tracked object (``kind`` "object") or an emergency rule that fired.
+
+    Times are UTC µs; ``end_us`` is the last time the object (or the rule's
+    condition) was seen, final once ``ongoing`` is False. ``box`` is the best
+    detection's box, normalised ``(x0, y0, x1, y1)``. The recording that shows
+    the event is ``[start_us - pre_roll_us, end_us + post_roll_us)``.
+    """
+
+    id: int
+    camera: str
+    kind: str
+    label: str
+    score: float
+    start_us: int
+    end_us: int
+    ongoing: bool = True
+    track_id: int | None = None
+    box: tuple[float, float, float, float] | None = None
+    zones: tuple[str, ...] = ()
+    severity: str = "info"
+    agency: str | None = None
+    rule: str | None = None
+    has_snapshot: bool = False
+    pre_roll_us: int = 0
+    post_roll_us: int = 0
+    acknowledged_at: int | None = None
+    acknowledged_by: str | None = None
+    ack_note: str | None = None
+
+    @property
+    def footage(self) -> tuple[int, int]:
+        """The recording time range that shows the event, pre- and post-roll included."""
+        return self.start_us - self.pre_roll_us, self.end_us + self.post_roll_us

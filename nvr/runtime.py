@@ -12,6 +12,7 @@ from nvr.config import Config, LoadedConfig
 from nvr.plugin_host import PluginHost
 
 if TYPE_CHECKING:
+    from nvr.analysis import AnalysisService
     from nvr.cameras import CameraRegistry
     from nvr.discovery_service import DiscoveryService
     from nvr.indexer import SegmentIndexer
@@ -31,6 +32,7 @@ class Runtime:
     discovery: DiscoveryService | None = None
     indexer: SegmentIndexer | None = None
     retention: RetentionService | None = None
+    analysis: AnalysisService | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Self
 from nvr.clock import Clock
 from nvr.errors import CatalogError
 from nvr.models import ROLES, CameraRecord, CameraUsage, Hold, Run, Segment, SegmentSpan, Session, User
+from nvr.storage.events_catalog import EventsCatalog
 
 if TYPE_CHECKING:
     from nvr.storage.migrations import Migration
@@ -34,7 +35,7 @@ MAX_SEGMENT_WALL_US = 3600 * 1_000_000
 """Longest wall-clock span one segment may cover; bounds the time-window index scan."""
 
 
-class Catalog(abc.ABC):
+class Catalog(EventsCatalog, abc.ABC):
     """Async catalog of cameras, runs, segments, users, sessions and meta values.
 
     Every method does its I/O off the event loop. Timestamps are integer UTC

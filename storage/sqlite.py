@@ -17,6 +17,7 @@ from nvr.clock import Clock, SystemClock, now_us
 from nvr.errors import CatalogError, CatalogUnavailable
 from nvr.models import CameraRecord, CameraUsage, Hold, Run, Segment, SegmentSpan, Session, User
 from nvr.storage.catalog import MAX_SEGMENT_WALL_US, Catalog, validate_new_segment, validate_role
+from nvr.storage.sqlite_events import SqliteEventsMixin
 from nvr.storage.migrations import MIGRATIONS_TABLE_SQL, Migration, load_migrations, migrate
 
 __all__ = ["SqliteCatalog"]
@@ -50,7 +51,7 @@ def _user(*row: Any) -> User:
     return User(*row[:6], disabled=bool(row[6]))
 
 
-class SqliteCatalog(Catalog):
+class SqliteCatalog(SqliteEventsMixin, Catalog):
     """Catalog stored in one SQLite file; all SQL runs on a dedicated thread.
 
     Cancelling an awaiting caller does not cancel the SQL already queued: it

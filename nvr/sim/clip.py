@@ -16,7 +16,8 @@ from typing import Iterator
 import av
 
 from nvr.sim import h264
-from nvr.sim.scene import SceneRenderer, font_signature
+from nvr.sim.photo_scene import make_scene
+from nvr.sim.scene import font_signature
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ class ClipSpec:
     sizes: tuple[tuple[str, int, int], ...] = tuple((k, w, h) for k, (w, h) in VARIANT_SIZES.items())
     preset: str = "veryfast"
     crf: int = 23
+    scene: str = "street"
+    """``street`` (drawn), ``empty`` (a plain wall) or ``people-N`` (N real photos of a person; needs scikit-image)."""
 
     def __post_init__(self) -> None:
         if self.fps <= 0 or self.duration <= 0:
@@ -85,7 +88,8 @@ class ClipSpec:
     def file_name(self, variant: str) -> str:
         """Cache file name for ``variant``: readable prefix plus a hash of everything that matters."""
         w, h = self.size(variant)
-        params = f"{CLIP_VERSION}|{w}x{h}|{self.fps}|{self.duration}|{self.gop}|{self.preset}|{self.crf}|{font_signature()}|{av.__version__}"
+        scene = "" if self.scene == "street" else f"|{self.scene}"
+        params = f"{CLIP_VERSION}|{w}x{h}|{self.fps}|{self.duration}|{self.gop}|{self.preset}|{self.crf}|{font_signature()}|{av.__version__}{scene}"
         digest = hashlib.sha256(params.encode()).hexdigest()[:12]
         return f"clip-v{CLIP_VERSION}-{variant}-{w}x{h}-{self.fps}fps-{self.frame_count}f-{digest}.h264"
 
@@ -226,7 +230,7 @@ def _encoder_options(spec: ClipSpec) -> dict[str, str]:
 def render_clips(paths: dict[str, Path], spec: ClipSpec = DEFAULT_SPEC) -> None:
     """Render the variants in ``paths`` in one pass over the scene, writing each file atomically."""
     started = time.monotonic()
-    scene = SceneRenderer(fps=spec.fps, duration=spec.duration)
+    scene = make_scene(spec.scene, spec.fps, spec.duration)
     outputs = []
     try:
         for variant, path in paths.items():

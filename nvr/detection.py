@@ -1,0 +1,66 @@
+"""What a detector is: the ``Detection`` it returns and the ``Detector`` protocol plugins implement."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+Box = tuple[float, float, float, float]
+"""``(x0, y0, x1, y1)`` normalised to the frame: 0 is the left/top edge, 1 the right/bottom edge."""
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One object found in one frame."""
+
+    label: str
+    score: float
+    box: Box
+
+    @property
+    def area(self) -> float:
+        """Fraction of the frame the box covers."""
+        x0, y0, x1, y1 = self.box
+        return max(0.0, x1 - x0) * max(0.0, y1 - y0)
+
+    @property
+    def foot(self) -> tuple[float, float]:
+        """Bottom-centre of the box: where a person or vehicle stands, used for zone membership."""
+        x0, _, x1, y1 = self.box
+        return (x0 + x1) / 2, y1
+
+
+def clip_box(x0: float, y0: float, x1: float, y1: float) -> Box:
+    """A box with its corners ordered and clamped to the frame."""
+    if x1 < x0:
+        x0, x1 = x1, x0
+    if y1 < y0:
+        y0, y1 = y1, y0
+    return (min(max(x0, 0.0), 1.0), min(max(y0, 0.0), 1.0), min(max(x1, 0.0), 1.0), min(max(y1, 0.0), 1.0))
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """A loaded, ready detector shared by every analysed camera.
+
+    ``detect`` takes one RGB ``uint8`` image of shape ``(height, width, 3)``
+    (any size: the detector resizes) and returns the detections above its own
+    score threshold. It blocks (run it in a thread), must be safe to call from
+    ``concurrency`` threads at once, and raises on failure rather than
+    returning nothing. ``labels`` lists every label it can return.
+    """
+
+    name: str
+    labels: Sequence[str]
+    concurrency: int
+
+    def detect(self, image: np.ndarray) -> list[Detection]: ...
+
+    def close(self) -> None: ...
+
+
+DetectorFactory = Callable[[], Detector]
+"""Builds a detector at start-up; raises ``nvr.errors.PluginError`` naming the model file and the reason."""
