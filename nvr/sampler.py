@@ -11,10 +11,11 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
+from nvr.av_errors import classify
 from nvr.camera_worker import backoff_delay
 from nvr.clock import Clock, SystemClock, now_us
 from nvr.motion import grey_thumbnail
-from nvr.recorder import classify, credential_url, scrub
+from nvr.rtsp_credentials import credential_url, scrub
 
 log = logging.getLogger(__name__)
 
