@@ -75,7 +75,8 @@ def test_camera_defaults(tmp_path: Path, models: dict) -> None:
     assert (cam.stream.sub, cam.stream.transport, cam.stream.username, cam.stream.password) == (
         None, "tcp", None, None)
     assert (cam.record.enabled, cam.record.segment_seconds, cam.record.retain_days) == (True, 60, 30)
-    assert (cam.detect.enabled, cam.detect.fps, cam.detect.objects) == (False, 5, ["person", "car", "motorcycle"])
+    assert (cam.detect.enabled, cam.detect.fps, cam.detect.stream) == (False, 0.5, "auto")
+    assert cam.detect.objects == ["person", "car", "motorcycle", "bicycle", "bus", "truck"]
     assert cam.rtsp_credentials() == (None, None)
 
 
@@ -655,3 +656,57 @@ def test_plugin_models_receive_the_config_folder_for_secret_files(tmp_path: Path
 def test_config_model_rejects_unknown_keys_directly() -> None:
     with pytest.raises(ValidationError):
         Config.model_validate({"nope": 1})
+
+
+# --- analysis -------------------------------------------------------------------------------------
+
+ANALYSED = """
+[[cameras]]
+name = "a"
+stream.main = "rtsp://127.0.0.1/a"
+[cameras.detect]
+enabled = true
+required_zones = {required}
+[[cameras.detect.zones]]
+name = "gate"
+points = {points}
+[[cameras.detect.zones]]
+name = "{second}"
+points = [[0, 0], [1, 0], [1, 1]]
+[[analysis.rules]]
+name = "crowd"
+type = "crowd"
+cameras = {rule_cameras}
+zone = "{rule_zone}"
+"""
+
+
+def analysis_problems(**kw: str) -> list[tuple[str, str, int | None]]:
+    values = {"required": '["gate"]', "points": "[[0, 0], [1, 0], [1, 1]]", "second": "road",
+              "rule_cameras": '["a"]', "rule_zone": "gate", **kw}
+    try:
+        parse_config(ANALYSED.format(**values))
+    except ConfigError as exc:
+        return [(p.key, p.message, p.line) for p in exc.problems]
+    return []
+
+
+def test_analysis_config_valid():
+    assert analysis_problems() == []
+    cfg = parse_config(ANALYSED.format(required="[]", points="[[0, 0], [1, 0], [1, 1]]", second="road",
+                                       rule_cameras="[]", rule_zone="gate")).config
+    assert cfg.cameras[0].detect.zones[0].points == [(0, 0), (1, 0), (1, 1)]
+    assert cfg.analysis.rules[0].severity == "high" and cfg.analysis.detector == "openvino"
+
+
+@pytest.mark.parametrize(("change", "key", "message"), [
+    ({"required": '["nope"]'}, "cameras[0].detect.required_zones[0]", "no zone named 'nope'"),
+    ({"second": "gate"}, "cameras[0].detect.zones[1].name", "duplicate zone name 'gate'"),
+    ({"points": "[[0, 0], [1, 1]]"}, "cameras[0].detect.zones[0].points", "at least 3 points"),
+    ({"points": "[[0, 0], [1.5, 0], [1, 1]]"}, "cameras[0].detect.zones[0].points", "outside the frame"),
+    ({"rule_cameras": '["b"]'}, "analysis.rules[0].cameras[0]", "no camera named 'b'"),
+    ({"rule_zone": "park"}, "analysis.rules[0].zone", "no camera the rule applies to has a zone named 'park'"),
+])
+def test_analysis_config_errors_name_the_key(change, key, message):
+    found = analysis_problems(**change)
+    assert any(k == key and message in m and line for k, m, line in found), found

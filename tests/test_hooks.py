@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from nvr.clock import utc_us
-from nvr.errors import ConfigError
+from nvr.errors import ConfigError, PluginError
 from nvr.hookspecs import hookimpl
 from nvr.segments import publish_segment
 from tests.helpers import closed_port, discovery_toml, free_udp_port, wait_for
@@ -45,6 +45,22 @@ class Recorder:
     @hookimpl
     def segment_closed(self, camera, segment):
         self.calls.append(("segment_closed", {"camera": camera, "segment": segment}))
+
+    @hookimpl
+    def frame_detections(self, camera, time_us, detections):
+        self.calls.append(("frame_detections", {"camera": camera, "time_us": time_us, "detections": detections}))
+
+    @hookimpl
+    def event_started(self, event):
+        self.calls.append(("event_started", {"event": event}))
+
+    @hookimpl
+    def event_updated(self, event):
+        self.calls.append(("event_updated", {"event": event}))
+
+    @hookimpl
+    def event_ended(self, event):
+        self.calls.append(("event_ended", {"event": event}))
 
     def of(self, hook: str) -> list[dict]:
         return [kwargs for name, kwargs in self.calls if name == hook]
@@ -162,3 +178,86 @@ async def test_hook_camera_discovered(write_config, start_server) -> None:
 def utc_us_now() -> int:
     from datetime import datetime, timezone
     return utc_us(datetime.now(timezone.utc))
+
+
+# --- analysis hooks: a real simulated camera showing a real photo, a real (colour) detector -----------------
+
+
+ORANGE = '[analysis]\ndetector = "orange"\n'
+
+
+async def test_hook_register_detectors(write_config, start_server) -> None:
+    from tests.analysis_helpers import OrangePlugin, camera_toml, scene_server
+
+    orange = OrangePlugin()
+    async with scene_server("people-1") as sim:
+        path = write_config(ORANGE + camera_toml(sim, detect='objects = ["orange"]'))
+        async with start_server(path, plugins=[("orange", orange)]) as server:
+            assert server.runtime.analysis.detector is orange.detector
+            await wait_for(lambda: orange.detector.calls >= 2, timeout=20)
+        bad = write_config('[analysis]\ndetector = "nope"\n' + camera_toml(sim), name="bad.toml")
+        with pytest.raises(PluginError, match="no installed plugin offers it .known: .*orange"):
+            async with start_server(bad, plugins=[("orange", OrangePlugin())]):
+                pass
+
+
+async def test_hook_frame_detections(write_config, start_server) -> None:
+    from tests.analysis_helpers import OrangePlugin, camera_toml, scene_server
+
+    rec = Recorder()
+    async with scene_server("people-1") as sim:
+        path = write_config(ORANGE + camera_toml(sim, detect='objects = ["orange"]'))
+        async with start_server(path, plugins=[("orange", OrangePlugin()), ("rec", rec)]):
+            await wait_for(lambda: any(c["detections"] for c in rec.of("frame_detections")), timeout=20)
+    call = next(c for c in rec.of("frame_detections") if c["detections"])
+    assert call["camera"] == "cam" and abs(call["time_us"] - utc_us_now()) < 60_000_000
+    (det,) = call["detections"]
+    assert det.label == "orange" and 0.3 < det.box[0] < det.box[2] < 0.7  # the middle of the frame
+
+
+async def _event_run(write_config, start_server, seconds: float) -> Recorder:
+    from tests.analysis_helpers import OrangePlugin, camera_toml, scene_server
+
+    rec = Recorder()
+    async with scene_server("people-1") as sim:
+        path = write_config(ORANGE + camera_toml(sim, detect='objects = ["orange"]'))
+        async with start_server(path, plugins=[("orange", OrangePlugin()), ("rec", rec)]) as server:
+            await wait_for(lambda: rec.of("event_started"), timeout=20)
+            await asyncio.sleep(seconds)
+            event = rec.of("event_started")[0]["event"]
+            rec.snapshot = await server.runtime.catalog.event_snapshot(event.id)
+            catalog_url = server.runtime.config.catalog_url
+    from nvr.storage.catalog import open_catalog
+
+    async with await open_catalog(catalog_url) as catalog:  # what the stopped server left behind
+        rec.stored = await catalog.get_event(event.id)
+    return rec
+
+
+async def test_hook_event_started(write_config, start_server) -> None:
+    import io
+
+    from PIL import Image
+
+    rec = await _event_run(write_config, start_server, 0)
+    (call,) = rec.of("event_started")
+    event = call["event"]
+    assert (event.camera, event.kind, event.label, event.ongoing, event.has_snapshot) == (
+        "cam", "object", "orange", True, True)
+    assert event.id > 0 and event.box is not None and event.pre_roll_us == 5_000_000
+    assert Image.open(io.BytesIO(rec.snapshot)).size == (640, 360)
+
+
+async def test_hook_event_updated(write_config, start_server) -> None:
+    rec = await _event_run(write_config, start_server, 6.5)  # the end time is written every 5 s
+    updates = [c["event"] for c in rec.of("event_updated")]
+    started = rec.of("event_started")[0]["event"]
+    assert updates and all(u.id == started.id for u in updates)
+    assert updates[-1].end_us >= started.end_us + 4_000_000 and updates[-1].ongoing
+
+
+async def test_hook_event_ended(write_config, start_server) -> None:
+    rec = await _event_run(write_config, start_server, 0)  # stopping the server ends open events
+    (ended,) = [c["event"] for c in rec.of("event_ended")]
+    assert ended.id == rec.of("event_started")[0]["event"].id and not ended.ongoing
+    assert not rec.stored.ongoing and rec.stored.end_us == ended.end_us
