@@ -9,8 +9,10 @@ from PIL import Image, ImageDraw
 
 from nvr.sim.scene import SCENE_HEIGHT, SCENE_WIDTH
 
-PHOTO_HEIGHT = 400
+PHOTO_HEIGHT = 480
 """Height in pixels of each pasted photo in the 1280x720 scene."""
+PHOTO_CROP = (80, 0, 400, 512)
+"""The part of the 512x512 portrait kept: the person, without most of the flag and the model shuttle."""
 SWAY_PX = 24
 """Photos drift this far left and right over a loop, so the motion gate sees movement."""
 
@@ -42,7 +44,11 @@ class PhotoScene:
         self.frame_count = round(fps * duration)
         self.width, self.height = SCENE_WIDTH, SCENE_HEIGHT
         self._background = self._wall()
-        self._photo = astronaut().resize((PHOTO_HEIGHT, PHOTO_HEIGHT), Image.Resampling.LANCZOS) if people else None
+        self._photo = None
+        if people:
+            person = astronaut().crop(PHOTO_CROP)
+            width = round(person.width * PHOTO_HEIGHT / person.height)
+            self._photo = person.resize((width, PHOTO_HEIGHT), Image.Resampling.LANCZOS)
 
     def _wall(self) -> Image.Image:
         img = Image.new("RGB", (self.width, self.height), (172, 168, 160))
@@ -52,14 +58,15 @@ class PhotoScene:
 
     def slots(self) -> list[int]:
         """Left edge of each photo at rest."""
-        gap = (self.width - self.people * PHOTO_HEIGHT) / (self.people + 1)
-        return [round(gap + i * (PHOTO_HEIGHT + gap)) for i in range(self.people)]
+        width = self._photo.width if self._photo is not None else 0
+        gap = (self.width - self.people * width) / (self.people + 1)
+        return [round(gap + i * (width + gap)) for i in range(self.people)]
 
     def render(self, index: int) -> Image.Image:
         img = self._background.copy()
         if self._photo is not None:
             dx = round(SWAY_PX * math.sin(2 * math.pi * (index % self.frame_count) / self.frame_count))
-            top = self.height - 120 - PHOTO_HEIGHT + 40
+            top = self.height - 60 - PHOTO_HEIGHT
             for left in self.slots():
                 img.paste(self._photo, (left + dx, top))
         return img
