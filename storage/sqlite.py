@@ -44,6 +44,8 @@ _SEG = (
 )
 _SEG_S = ", ".join(f"s.{c.strip()}" for c in _SEG.split(","))
 _USER = "id, username, password_hash, role, kelurahan, created_at, disabled"
+MAX_ROLL_US = 300 * 1_000_000
+"""Longest pre- or post-roll of an event (the bounds of [analysis] pre_roll_s/post_roll_s)."""
 _SESS = "token_hash, user_id, csrf_token, created_at, expires_at, last_seen_at"
 
 
@@ -593,11 +595,13 @@ class SqliteCatalog(SqliteEventsMixin, Catalog):
         return await self._call(lambda reqs: [self._event_windows(*r) for r in reqs], list(requests))
 
     def _event_windows(self, camera_name: str, start_us: int, end_us: int) -> list[tuple[int, int]]:
-        # Old events pile up before start_us; the (camera_id, end_time) index skips them.
-        sql = ("SELECT e.start_time, e.end_time FROM events e INDEXED BY events_camera_end"
-               " WHERE e.camera_id = (SELECT id FROM cameras WHERE name = ?)"
-               " AND e.end_time >= ? AND e.start_time < ? ORDER BY e.start_time, e.id")
-        return self._c.execute(sql, (camera_name, start_us, end_us)).fetchall()
+        # Old events pile up before start_us; the (camera_id, end_time) index skips them. Windows include the
+        # event's pre- and post-roll (at most MAX_ROLL_US each), so the index range is widened by that much.
+        sql = ("SELECT e.start_time - e.pre_roll, e.end_time + e.post_roll FROM events e"
+               " INDEXED BY events_camera_end WHERE e.camera_id = (SELECT id FROM cameras WHERE name = ?)"
+               " AND e.end_time >= ? AND e.start_time < ? ORDER BY e.start_time - e.pre_roll, e.id")
+        rows = self._c.execute(sql, (camera_name, start_us - MAX_ROLL_US, end_us + MAX_ROLL_US)).fetchall()
+        return [(s, e) for s, e in rows if e >= start_us and s < end_us]
 
     async def mark_segment_garbage_unless_held(self, ids: Iterable[int], now_us: int) -> list[int]:
         return await self._call(self._mark_garbage_unless_held, [int(i) for i in ids], now_us)
