@@ -104,3 +104,13 @@ async def test_filters_and_paging(catalog: Catalog):
     assert await listed(acknowledged=False, limit=2) == [ids[5], ids[4]]
     assert await listed(before_id=ids[2]) == [ids[1], ids[0]]
     assert await listed(ongoing=True) == ids[::-1]
+
+
+async def test_event_windows_include_pre_and_post_roll(catalog: Catalog):
+    await cams(catalog, "cam1")
+    await catalog.open_event(new(start=100 * S, end=110 * S, pre_roll_us=5 * S, post_roll_us=300 * S))
+    assert await catalog.event_windows("cam1", 0, 1000 * S) == [(95 * S, 410 * S)]
+    assert await catalog.event_windows("cam1", 400 * S, 500 * S) == [(95 * S, 410 * S)]  # only the roll overlaps
+    assert await catalog.event_windows("cam1", 411 * S, 500 * S) == []
+    assert await catalog.event_windows("cam1", 0, 95 * S) == []
+    assert await catalog.event_windows("cam1", 0, 96 * S) == [(95 * S, 410 * S)]
