@@ -16,7 +16,7 @@ from nvr.errors import NvrError
 from nvr.models import Event
 from nvr.rules import RuleChange
 from nvr.storage.catalog import Catalog
-from nvr.storage.events_catalog import NewEvent
+from nvr.storage.events_catalog import NewEvent, Snapshot
 from nvr.tracker import Track, TrackUpdate
 
 log = logging.getLogger(__name__)
@@ -96,11 +96,10 @@ class EventRecorder:
                 camera=self.camera, kind="object", label=track.label, score=track.best_score,
                 start_us=track.first_us, end_us=track.last_us, track_id=track.id, box=track.best_box,
                 zones=tuple(track.zones_ever), pre_roll_us=self._us(self.settings.pre_roll_s),
-                post_roll_us=self._us(self.settings.post_roll_s)))
+                post_roll_us=self._us(self.settings.post_roll_s)), await self._encode(rgb, time_us))
             self._tracks[track.id] = _Open(event, track.last_us)
             self.opened += 1
-            await self._snapshot(event, rgb, time_us)
-            self.notify("event_started", event=await self._reload(event))
+            self.notify("event_started", event=event)
             return
         zones = tuple(track.zones_ever)
         due = track.last_us - current.written_end_us >= END_REFRESH_US
@@ -130,12 +129,10 @@ class EventRecorder:
                 camera=self.camera, kind=rule.event_kind or rule.name, label=change.label, score=change.score,
                 start_us=change.since_us, end_us=change.time_us, box=change.box,
                 zones=(rule.zone,) if rule.zone else (), severity=rule.severity, agency=rule.agency, rule=rule.name,
-                pre_roll_us=self._us(self.settings.pre_roll_s), post_roll_us=self._us(self.settings.post_roll_s)))
+                pre_roll_us=self._us(self.settings.pre_roll_s), post_roll_us=self._us(self.settings.post_roll_s)),
+                await self._encode(rgb, change.time_us) if rgb is not None else None)
             self._rules[rule.name] = _Open(event, change.time_us)
             self.opened += 1
-            if rgb is not None:
-                await self._snapshot(event, rgb, change.time_us)
-                event = await self._reload(event)
             self.notify("event_started", event=event)
         elif change.action == "update" and current is not None:
             better = change.score > current.event.score
@@ -151,9 +148,13 @@ class EventRecorder:
             event = await self.catalog.update_event(current.event.id, end_us=change.time_us, ongoing=False)
             self.notify("event_ended", event=event)
 
-    async def _snapshot(self, event: Event, rgb: np.ndarray, time_us: int) -> None:
+    async def _encode(self, rgb: np.ndarray, time_us: int) -> Snapshot:
         jpeg = await asyncio.to_thread(encode_jpeg, rgb, self.settings.snapshot_quality)
-        await self.catalog.set_event_snapshot(event.id, jpeg, rgb.shape[1], rgb.shape[0], time_us)
+        return Snapshot(jpeg, rgb.shape[1], rgb.shape[0], time_us)
+
+    async def _snapshot(self, event: Event, rgb: np.ndarray, time_us: int) -> None:
+        snap = await self._encode(rgb, time_us)
+        await self.catalog.set_event_snapshot(event.id, snap.jpeg, snap.width, snap.height, time_us)
 
     async def _reload(self, event: Event) -> Event:
         return await self.catalog.get_event(event.id) or event

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from nvr.models import Event
 
-__all__ = ["EventFilter", "EventsCatalog", "NewEvent"]
+__all__ = ["EventFilter", "EventsCatalog", "NewEvent", "Snapshot"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,16 @@ class NewEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A JPEG of the frame that shows an event best."""
+
+    jpeg: bytes
+    width: int
+    height: int
+    taken_us: int
+
+
+@dataclass(frozen=True, slots=True)
 class EventFilter:
     """Which events to list; ``None`` means any. Times select events overlapping ``[start_us, end_us)``."""
 
@@ -52,8 +62,11 @@ class EventsCatalog(abc.ABC):
     """Event storage; every method does its I/O off the event loop, times in UTC µs."""
 
     @abc.abstractmethod
-    async def open_event(self, new: NewEvent) -> Event:
-        """Insert an ongoing event; unknown camera or ``end_us < start_us`` raises ``CatalogError``."""
+    async def open_event(self, new: NewEvent, snapshot: Snapshot | None = None) -> Event:
+        """Insert an ongoing event (with its snapshot, in the same transaction).
+
+        An unknown camera or ``end_us < start_us`` raises ``CatalogError``.
+        """
 
     @abc.abstractmethod
     async def update_event(self, event_id: int, *, end_us: int | None = None, score: float | None = None,

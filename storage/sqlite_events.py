@@ -9,7 +9,7 @@ from typing import Any
 
 from nvr.errors import CatalogError
 from nvr.models import Event
-from nvr.storage.events_catalog import EventFilter, NewEvent
+from nvr.storage.events_catalog import EventFilter, NewEvent, Snapshot
 
 __all__ = ["SqliteEventsMixin"]
 
@@ -40,14 +40,14 @@ class SqliteEventsMixin:
     _write: Callable[[], Any]
     _now: Callable[[], int]
 
-    async def open_event(self, new: NewEvent) -> Event:
+    async def open_event(self, new: NewEvent, snapshot: Snapshot | None = None) -> Event:
         if new.end_us < new.start_us:
             raise CatalogError(f"event ends before it starts: end {new.end_us} < start {new.start_us}")
         if not new.kind or not new.label:
             raise CatalogError("event kind and label must not be empty")
-        return await self._call(self._open_event, new)
+        return await self._call(self._open_event, new, snapshot)
 
-    def _open_event(self, new: NewEvent) -> Event:
+    def _open_event(self, new: NewEvent, snapshot: Snapshot | None) -> Event:
         with self._write() as c:
             row = c.execute("SELECT id FROM cameras WHERE name = ?", (new.camera,)).fetchone()
             if row is None:
@@ -61,6 +61,8 @@ class SqliteEventsMixin:
                  json.dumps(list(new.box)) if new.box else None, json.dumps(list(new.zones)), new.severity,
                  new.agency, new.rule, new.pre_roll_us, new.post_roll_us, now),
             ).fetchall()[0][0]
+            if snapshot is not None:
+                self._insert_snapshot(c, event_id, snapshot)
             return self._get_event(event_id)  # type: ignore[return-value]
 
     async def update_event(self, event_id: int, *, end_us: int | None = None, score: float | None = None,
@@ -121,8 +123,12 @@ class SqliteEventsMixin:
             if c.execute("SELECT 1 FROM events WHERE id = ?", (event_id,)).fetchone() is None:
                 raise CatalogError(f"unknown event {event_id}")
             c.execute("DELETE FROM event_snapshots WHERE event_id = ?", (event_id,))
-            c.execute("INSERT INTO event_snapshots (event_id, jpeg, width, height, taken_at) VALUES (?, ?, ?, ?, ?)",
-                      (event_id, jpeg, width, height, taken_us))
+            self._insert_snapshot(c, event_id, Snapshot(jpeg, width, height, taken_us))
+
+    @staticmethod
+    def _insert_snapshot(c: sqlite3.Connection, event_id: int, snap: Snapshot) -> None:
+        c.execute("INSERT INTO event_snapshots (event_id, jpeg, width, height, taken_at) VALUES (?, ?, ?, ?, ?)",
+                  (event_id, bytes(snap.jpeg), snap.width, snap.height, snap.taken_us))
 
     async def event_snapshot(self, event_id: int) -> bytes | None:
         return await self._call(self._snapshot, event_id)

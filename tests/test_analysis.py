@@ -11,7 +11,9 @@ from PIL import Image
 from nvr.errors import PluginError
 from nvr.storage.events_catalog import EventFilter
 from tests.analysis_helpers import camera_toml, scene_server
+from tests.conftest import ADMIN_PASSWORD
 from tests.helpers import wait_for
+from tests.web.test_auth import client, login
 
 pytestmark = pytest.mark.slow
 
@@ -43,6 +45,14 @@ async def test_a_person_in_view_becomes_an_event_with_snapshot_and_box(write_con
             assert Image.open(io.BytesIO(snapshot)).size == (640, 360)
             status = server.runtime.analysis.cameras["cam"].status()
             assert status["keyframes_only"] is True and status["analysed"] >= 1
+            async with client() as s:  # the camera list shows the analysis state and the open event
+                await login(s, server.url, "admin", ADMIN_PASSWORD)
+                async with s.get(server.url + "api/cameras") as resp:
+                    (cam,) = (await resp.json())["cameras"]
+                async with s.get(server.url) as page:
+                    html = await page.text()
+            assert cam["analysis"]["state"] == "analysing" and cam["analysis"]["open_events"] == 1
+            assert "1 open event" in html
 
 
 async def test_an_empty_scene_yields_no_event(write_config, start_server):

@@ -10,7 +10,7 @@ from aiohttp import web
 from nvr.runtime import Runtime
 from nvr.web import auth
 from nvr.web.keys import RUNTIME_KEY
-from nvr.web.routes import cameras
+from nvr.web.routes import cameras, events
 from nvr.web.templating import ENV_KEY, make_env
 
 log = logging.getLogger(__name__)
@@ -38,5 +38,6 @@ def create_app(runtime: Runtime) -> web.Application:
     app[ENV_KEY] = make_env()
     auth.setup(app)
     cameras.setup(app)
+    events.setup(app)
     app.router.add_static("/static/", STATIC_DIR, name="static")
     return app

@@ -48,7 +48,7 @@ class ClipSpec:
     preset: str = "veryfast"
     crf: int = 23
     scene: str = "street"
-    """``street`` (drawn), ``empty`` (a plain wall) or ``people-N`` (N real photos of a person; needs scikit-image)."""
+    """``street`` (drawn), ``empty`` (a plain wall), ``red-ball`` or ``people-N`` (N photos of a person; scikit-image)."""
 
     def __post_init__(self) -> None:
         if self.fps <= 0 or self.duration <= 0:

@@ -72,14 +72,34 @@ class PhotoScene:
         return img
 
 
+class RedBallScene(PhotoScene):
+    """A saturated red ball rolling to and fro along the wall: a target for simple colour detectors."""
+
+    RADIUS = 60
+
+    def __init__(self, fps: int, duration: float) -> None:
+        super().__init__(fps, duration, 0)
+
+    def render(self, index: int) -> Image.Image:
+        img = self._background.copy()
+        u = (index % self.frame_count) / self.frame_count
+        cx = round(self.width / 2 + (self.width / 2 - 2 * self.RADIUS) * math.sin(2 * math.pi * u))
+        cy = self.height - 60 - self.RADIUS
+        ImageDraw.Draw(img).ellipse([cx - self.RADIUS, cy - self.RADIUS, cx + self.RADIUS, cy + self.RADIUS],
+                                    fill=(230, 20, 20))
+        return img
+
+
 def make_scene(name: str, fps: int, duration: float):  # -> SceneRenderer | PhotoScene
-    """The renderer for a ``ClipSpec.scene`` name: ``street``, ``empty``, or ``people-1`` to ``people-3``."""
+    """The renderer for a ``ClipSpec.scene`` name: ``street``, ``empty``, ``red-ball`` or ``people-1`` .. ``-3``."""
     from nvr.sim.scene import SceneRenderer
 
     if name == "street":
         return SceneRenderer(fps=fps, duration=duration)
     if name == "empty":
         return PhotoScene(fps, duration, 0)
+    if name == "red-ball":
+        return RedBallScene(fps, duration)
     if name.startswith("people-") and name[7:].isdigit():
         return PhotoScene(fps, duration, int(name[7:]))
-    raise ValueError(f"unknown scene {name!r}: use street, empty or people-1 .. people-3")
+    raise ValueError(f"unknown scene {name!r}: use street, empty, red-ball or people-1 .. people-3")

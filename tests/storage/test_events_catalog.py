@@ -114,3 +114,11 @@ async def test_event_windows_include_pre_and_post_roll(catalog: Catalog):
     assert await catalog.event_windows("cam1", 411 * S, 500 * S) == []
     assert await catalog.event_windows("cam1", 0, 95 * S) == []
     assert await catalog.event_windows("cam1", 0, 96 * S) == [(95 * S, 410 * S)]
+
+
+async def test_open_event_with_its_snapshot_in_one_step(catalog: Catalog):
+    from nvr.storage.events_catalog import Snapshot
+
+    await cams(catalog, "cam1")
+    ev = await catalog.open_event(new(), Snapshot(b"\xff\xd8one", 640, 360, 100 * S))
+    assert ev.has_snapshot and await catalog.event_snapshot(ev.id) == b"\xff\xd8one"

@@ -21,7 +21,13 @@ def _visible(request: web.Request) -> list[CameraStatus]:
     return [s for s in statuses if in_scope(request[USER_KEY], s.kelurahan)]
 
 
-def _as_json(status: CameraStatus) -> dict[str, Any]:
+def _analysis(request: web.Request, name: str) -> dict[str, Any] | None:
+    service = request.app[RUNTIME_KEY].analysis
+    pipeline = service.cameras.get(name) if service is not None else None
+    return pipeline.status() if pipeline is not None else None
+
+
+def _as_json(status: CameraStatus, analysis: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "name": status.name,
         "title": status.title,
@@ -33,6 +39,7 @@ def _as_json(status: CameraStatus) -> dict[str, Any]:
         "codecs": list(status.codecs),
         "recording": status.recording,
         "stats": _stats_json(status),
+        "analysis": analysis,
     }
 
 
@@ -58,7 +65,8 @@ async def camera_list(request: web.Request) -> web.StreamResponse:
         (d, f"{d.host}:{d.port}" in configured)
         for d in (discovery.devices.values() if discovery else [])
     ]
-    return render(request, "cameras.html", cameras=cameras, counts=counts, state_class=STATE_CLASS,
+    analysis = {cam.name: _analysis(request, cam.name) for cam in cameras}
+    return render(request, "cameras.html", cameras=cameras, counts=counts, state_class=STATE_CLASS, analysis=analysis,
                   plugins=plugins, discovered=discovered,
                   discovery_error=discovery.last_error if discovery else None)
 
@@ -77,7 +85,7 @@ async def camera_retry(request: web.Request) -> web.StreamResponse:
 
 async def camera_list_json(request: web.Request) -> web.StreamResponse:
     """GET /api/cameras: the same list as JSON."""
-    return web.json_response({"cameras": [_as_json(s) for s in _visible(request)]})
+    return web.json_response({"cameras": [_as_json(s, _analysis(request, s.name)) for s in _visible(request)]})
 
 
 def setup(app: web.Application) -> None:

@@ -1,0 +1,66 @@
+"""The events API: listing with filters, one event, snapshots; kelurahan scope and parameter errors."""
+
+from __future__ import annotations
+
+from nvr.storage.events_catalog import NewEvent
+from nvr.users import create_user
+from tests.conftest import ADMIN_PASSWORD
+from tests.web.test_auth import client, login
+
+S = 1_000_000
+CAMERAS = """
+[[cameras]]
+name = "menteng1"
+kelurahan = "Menteng"
+enabled = false
+stream = { main = "rtsp://127.0.0.1:9/a" }
+[[cameras]]
+name = "gambir1"
+kelurahan = "Gambir"
+enabled = false
+stream = { main = "rtsp://127.0.0.1:9/b" }
+"""
+
+
+async def test_events_api_scoped_filtered_and_validated(write_config, start_server) -> None:
+    async with start_server(write_config(CAMERAS)) as server:
+        catalog = server.runtime.catalog
+        for name in ("menteng1", "gambir1"):
+            await catalog.upsert_camera(name)
+        m = await catalog.open_event(NewEvent(camera="menteng1", kind="object", label="person", score=0.9,
+                                              start_us=100 * S, end_us=110 * S, box=(0.1, 0.2, 0.3, 0.4),
+                                              pre_roll_us=5 * S, post_roll_us=5 * S))
+        await catalog.set_event_snapshot(m.id, b"\xff\xd8\xff\xe0jpeg", 640, 360, 105 * S)
+        g = await catalog.open_event(NewEvent(camera="gambir1", kind="crowd", label="crowd", score=0.8,
+                                              start_us=200 * S, end_us=230 * S, severity="critical", agency="Satpol PP"))
+        await create_user(catalog, "menteng-viewer", "viewer-password", "viewer", "Menteng")
+
+        async with client() as s:
+            async with s.get(server.url + "api/events", allow_redirects=False) as resp:
+                assert resp.status in (302, 303, 401)  # no login, no events
+            await login(s, server.url, "admin", ADMIN_PASSWORD)
+            async with s.get(server.url + "api/events") as resp:
+                listed = (await resp.json())["events"]
+            assert [e["id"] for e in listed] == [g.id, m.id]
+            first = listed[1]
+            assert first["footage"] == {"start_us": 95 * S, "end_us": 115 * S}
+            assert first["snapshot"] == f"/api/events/{m.id}/snapshot.jpg" and first["box"] == [0.1, 0.2, 0.3, 0.4]
+            async with s.get(server.url + "api/events?kind=crowd") as resp:
+                (crowd,) = (await resp.json())["events"]
+            assert (crowd["severity"], crowd["agency"], crowd["snapshot"]) == ("critical", "Satpol PP", None)
+            async with s.get(server.url + f"api/events/{m.id}/snapshot.jpg") as resp:
+                assert resp.status == 200 and resp.content_type == "image/jpeg"
+                assert await resp.read() == b"\xff\xd8\xff\xe0jpeg"
+            for query, field in (("limit=0", "limit"), ("start_us=abc", "start_us"), ("ongoing=yes", "ongoing")):
+                async with s.get(server.url + "api/events?" + query) as resp:
+                    assert resp.status == 400 and field in await resp.text()
+
+        async with client() as s:
+            await login(s, server.url, "menteng-viewer", "viewer-password")
+            async with s.get(server.url + "api/events") as resp:
+                assert [e["id"] for e in (await resp.json())["events"]] == [m.id]
+            for path in (f"api/events/{g.id}", f"api/events/{g.id}/snapshot.jpg", "api/events?camera=gambir1"):
+                async with s.get(server.url + path) as resp:
+                    assert resp.status == 404, path
+            async with s.get(server.url + f"api/events/{m.id}") as resp:
+                assert (await resp.json())["camera"] == "menteng1"
