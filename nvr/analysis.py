@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nvr.config import AnalysisConfig, CameraConfig
-from nvr.detection import Detection, Detector
+from nvr.detection import AnalysedFrame, Detection, Detector, TrackedBox
 from nvr.errors import PluginError
 from nvr.events import EventRecorder
 from nvr.motion import MotionDetector
@@ -177,7 +177,9 @@ class CameraAnalysis:
         seen = [t for t, _ in update.continued] + update.started
         changes = self.rules.evaluate(frame.time_us, seen)
         await self.events.on_frame(frame.time_us, frame.rgb, update, changes)
-        self._notify("frame_detections", camera=self.name, time_us=frame.time_us, detections=kept)
+        tracks = tuple(TrackedBox(t.id, t.label, t.score, t.box) for t in seen)
+        self._notify("frame_detections", camera=self.name, time_us=frame.time_us, detections=kept,
+                     frame=AnalysedFrame(self.name, frame.time_us, frame.rgb, motion.box, tracks))
 
     async def housekeeping(self, now_us: int) -> None:
         """End tracks and rules when frames stopped coming (camera offline or sampler reconnecting)."""

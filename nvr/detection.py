@@ -62,5 +62,32 @@ class Detector(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class TrackedBox:
+    """Where a tracked object is in an analysed frame."""
+
+    track_id: int
+    label: str
+    score: float
+    box: Box
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysedFrame:
+    """One analysed frame as plugins see it: the image, what moved, and the tracks seen in it.
+
+    ``rgb`` is the decoded frame (``uint8``, height x width x 3; do not modify
+    it); ``motion_box`` surrounds what changed since the background (None when
+    nothing did); ``tracks`` are the tracked objects seen in this frame with
+    their stable ids.
+    """
+
+    camera: str
+    time_us: int
+    rgb: np.ndarray
+    motion_box: Box | None
+    tracks: tuple[TrackedBox, ...]
+
+
 DetectorFactory = Callable[[], Detector]
 """Builds a detector at start-up; raises ``nvr.errors.PluginError`` naming the model file and the reason."""

@@ -17,7 +17,7 @@ import pluggy
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from nvr.detection import Detection, DetectorFactory
+    from nvr.detection import AnalysedFrame, Detection, DetectorFactory
     from nvr.discovery import DiscoveredDevice
     from nvr.models import Event, Segment
     from nvr.runtime import Runtime
@@ -127,12 +127,16 @@ def register_detectors(runtime: Runtime) -> dict[str, DetectorFactory]:
 
 
 @hookspec
-def frame_detections(camera: str, time_us: int, detections: list[Detection], runtime: Runtime) -> None:
+def frame_detections(camera: str, time_us: int, detections: list[Detection], frame: AnalysedFrame,
+                     runtime: Runtime) -> None:
     """A frame of ``camera`` taken at ``time_us`` (UTC µs) was analysed.
 
     ``detections`` are the detector's results that passed the camera's object
-    filters (possibly empty). Called for every analysed frame, from the event
-    loop: keep it cheap. The return value is ignored.
+    filters (possibly empty); ``frame`` carries the image, the motion box and
+    the tracks seen in it (for plugins that look closer, such as plate
+    reading). Called for every frame the detector ran on, from the event loop:
+    keep it cheap and hand heavy work to your own thread, dropping frames when
+    it falls behind. The return value is ignored.
     """
 
 

@@ -47,8 +47,9 @@ class Recorder:
         self.calls.append(("segment_closed", {"camera": camera, "segment": segment}))
 
     @hookimpl
-    def frame_detections(self, camera, time_us, detections):
-        self.calls.append(("frame_detections", {"camera": camera, "time_us": time_us, "detections": detections}))
+    def frame_detections(self, camera, time_us, detections, frame):
+        self.calls.append(("frame_detections", {"camera": camera, "time_us": time_us, "detections": detections,
+                                                "frame": frame}))
 
     @hookimpl
     def event_started(self, event):
@@ -213,6 +214,10 @@ async def test_hook_frame_detections(write_config, start_server) -> None:
     assert call["camera"] == "cam" and abs(call["time_us"] - utc_us_now()) < 60_000_000
     (det,) = call["detections"]
     assert det.label == "orange" and 0.3 < det.box[0] < det.box[2] < 0.7  # the middle of the frame
+    frame = call["frame"]
+    assert frame.camera == "cam" and frame.time_us == call["time_us"] and frame.rgb.shape == (360, 640, 3)
+    (track,) = frame.tracks
+    assert track.label == "orange" and track.box == det.box and track.track_id > 0
 
 
 async def _event_run(write_config, start_server, seconds: float) -> Recorder:
