@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "nvr"
 
-DEFAULT_PLUGINS: tuple[str, ...] = ("nvr.plugins.camera_log",)
+DEFAULT_PLUGINS: tuple[str, ...] = ("nvr.plugins.camera_log", "nvr.plugins.detect_openvino")
 """Built-in plugins, registered exactly like third-party ones."""
 
 

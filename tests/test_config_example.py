@@ -221,7 +221,7 @@ def _doc_rows() -> dict[str, str]:
     for line in DOCS.read_text(encoding="utf-8").splitlines():
         match = re.match(r"^\|\s*`([^`]+)`\s*\|", line)
         if match:
-            rows[_normalise(match.group(1))] = line
+            rows[_normalise(match.group(1))] = line.replace("\\|", "|")  # a pipe in a cell is written \|
     return rows
 
 
