@@ -84,6 +84,7 @@ class CameraAnalysis:
                                     notify=self._notify)
         self.stats = AnalysisStats()
         self.sampler: FrameSampler | None = None
+        self.latest: SampledFrame | None = None
         self._slot: SampledFrame | None = None
         self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
@@ -158,6 +159,7 @@ class CameraAnalysis:
         """Analyse one frame: the motion gate, the detector when needed, tracks, rules and events."""
         self.stats.analysed += 1
         self.stats.last_frame_us = frame.time_us
+        self.latest = frame  # the dashboard's thumbnail of an analysed camera comes from here
         motion = self.motion.update(frame.grey)
         refresh_us = round(self.service.runtime.config.analysis.refresh_s * 1_000_000)
         due = refresh_us > 0 and frame.time_us - self._last_detect_us >= refresh_us

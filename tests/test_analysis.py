@@ -49,7 +49,7 @@ async def test_a_person_in_view_becomes_an_event_with_snapshot_and_box(write_con
                 await login(s, server.url, "admin", ADMIN_PASSWORD)
                 async with s.get(server.url + "api/cameras") as resp:
                     (cam,) = (await resp.json())["cameras"]
-                async with s.get(server.url) as page:
+                async with s.get(server.url + "cameras") as page:
                     html = await page.text()
             assert cam["analysis"]["state"] == "analysing" and cam["analysis"]["open_events"] == 1
             assert "1 open event" in html

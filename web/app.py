@@ -10,7 +10,7 @@ from aiohttp import web
 from nvr.runtime import Runtime
 from nvr.web import auth
 from nvr.web.keys import RUNTIME_KEY
-from nvr.web.routes import cameras, events
+from nvr.web.routes import camera_page, cameras, dashboard, events
 from nvr.web.templating import ENV_KEY, make_env
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ async def security_headers(request: web.Request, handler: auth.Handler) -> web.S
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault(
-        "Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
+        "Content-Security-Policy", "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; frame-ancestors 'none'"
     )
     return response
 
@@ -37,7 +37,9 @@ def create_app(runtime: Runtime) -> web.Application:
     app[RUNTIME_KEY] = runtime
     app[ENV_KEY] = make_env()
     auth.setup(app)
+    dashboard.setup(app)
     cameras.setup(app)
+    camera_page.setup(app)
     events.setup(app)
     app.router.add_static("/static/", STATIC_DIR, name="static")
     return app

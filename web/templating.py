@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 import jinja2
@@ -12,13 +13,20 @@ from nvr.web.keys import CSRF_KEY, USER_KEY
 ENV_KEY = web.AppKey("jinja_env", jinja2.Environment)
 
 
+def utc(seconds: int | float, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """A Unix time as UTC text (the ``utc`` template filter)."""
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime(fmt)
+
+
 def make_env() -> jinja2.Environment:
     """Templates from the package, HTML autoescaped."""
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("nvr.web", "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
     )
+    env.filters["utc"] = utc
+    return env
 
 
 def render(request: web.Request, name: str, status: int = 200, **context: Any) -> web.Response:

@@ -113,9 +113,10 @@ async def test_kelurahan_scope_and_roles(app_server) -> None:
         async with s.get(app_server.url + "api/cameras") as resp:
             names = [c["name"] for c in (await resp.json())["cameras"]]
         assert names == ["menteng-1"]
-        async with s.get(app_server.url) as page:
-            html = await page.text()
-        assert "gambir-1" not in html
+        for path in ("", "cameras"):  # the dashboard and the camera table
+            async with s.get(app_server.url + path) as page:
+                html = await page.text()
+            assert "menteng-1" in html and "gambir-1" not in html, path
         assert "Plugins" not in html  # admins only
 
 

@@ -51,6 +51,8 @@ async def test_login_and_camera_list_in_chromium(browser, write_config, start_se
         assert "Wrong username or password" in await page.text_content(".error")
         await page.fill("input[name=password]", ADMIN_PASSWORD)
         await page.click("button[type=submit]")
+        await page.wait_for_selector(".tile[data-camera=taman-suropati]")  # the dashboard
+        await page.click("header nav >> text=Cameras")
         await page.wait_for_selector("tr[data-camera=taman-suropati]")
         row = page.locator("tr[data-camera=taman-suropati]")
         assert "Taman Suropati" in await row.text_content()

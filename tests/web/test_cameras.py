@@ -39,7 +39,7 @@ async def test_states_retry_discovery_and_plugin_errors(write_config, start_serv
             await create_user(server.runtime.catalog, "op-menteng", "operator-password", "operator", "Menteng")
             async with client() as s:
                 await login(s, server.url, "admin", ADMIN_PASSWORD)
-                async with s.get(server.url) as page:
+                async with s.get(server.url + "cameras") as page:
                     html = await page.text()
                 assert 'data-camera="locked"' in html and "auth_failed" in html
                 assert "Retry now" in html
@@ -53,13 +53,13 @@ async def test_states_retry_discovery_and_plugin_errors(write_config, start_serv
                 await wait_for(lambda: cams.status("locked").state == "recording", timeout=4)
             async with client() as s:
                 await login(s, server.url, "viewer", "viewer-password")
-                async with s.get(server.url) as page:
+                async with s.get(server.url + "cameras") as page:
                     token = csrf_of(await page.text())
                 async with s.post(server.url + "cameras/good/retry", data={"csrf_token": token}) as resp:
                     assert resp.status == 403
             async with client() as s:
                 await login(s, server.url, "op-menteng", "operator-password")
-                async with s.get(server.url) as page:
+                async with s.get(server.url + "cameras") as page:
                     token = csrf_of(await page.text())
                 async with s.post(server.url + "cameras/locked/retry", data={"csrf_token": token}) as resp:
                     assert resp.status == 404  # another kelurahan's camera does not exist for them

@@ -64,3 +64,48 @@ async def test_events_api_scoped_filtered_and_validated(write_config, start_serv
                     assert resp.status == 404, path
             async with s.get(server.url + f"api/events/{m.id}") as resp:
                 assert (await resp.json())["camera"] == "menteng1"
+
+
+async def test_events_page_and_acknowledgement(write_config, start_server) -> None:
+    from tests.web.test_auth import csrf_of
+
+    async with start_server(write_config(CAMERAS)) as server:
+        catalog = server.runtime.catalog
+        for name in ("menteng1", "gambir1"):
+            await catalog.upsert_camera(name)
+        m = await catalog.open_event(NewEvent(camera="menteng1", kind="object", label="person", score=0.9,
+                                              start_us=100 * S, end_us=110 * S))
+        g = await catalog.open_event(NewEvent(camera="gambir1", kind="object", label="car", score=0.8,
+                                              start_us=100 * S, end_us=110 * S))
+        await create_user(catalog, "viewer", "viewer-password", "viewer")
+        await create_user(catalog, "op-menteng", "operator-password", "operator", "Menteng")
+        async with client() as s:
+            await login(s, server.url, "viewer", "viewer-password")
+            async with s.get(server.url + "events") as resp:
+                html = await resp.text()
+            assert f'data-event="{m.id}"' in html and f'data-event="{g.id}"' in html and "<button type=\"submit\">Acknowledge" not in html
+            async with s.post(server.url + f"api/events/{m.id}/ack", json={},
+                              headers={"X-CSRF-Token": csrf_of(html)}) as resp:
+                assert resp.status == 403
+        async with client() as s:
+            await login(s, server.url, "op-menteng", "operator-password")
+            async with s.get(server.url + "events?label=person") as resp:
+                html = await resp.text()
+            assert f'data-event="{m.id}"' in html and f'data-event="{g.id}"' not in html
+            token = csrf_of(html)
+            async with s.post(server.url + f"events/{m.id}/ack", data={"note": "checked"}) as resp:
+                assert resp.status == 403  # no CSRF token
+            async with s.post(server.url + f"events/{m.id}/ack", data={"note": "checked", "csrf_token": token},
+                              allow_redirects=False) as resp:
+                assert resp.status == 303
+            acked = await catalog.get_event(m.id)
+            assert (acked.acknowledged_by, acked.ack_note) == ("op-menteng", "checked")
+            async with s.post(server.url + f"api/events/{g.id}/ack", json={"note": "x"},
+                              headers={"X-CSRF-Token": token}) as resp:
+                assert resp.status == 404  # another kelurahan's event
+            async with s.post(server.url + f"api/events/{m.id}/ack", json={"note": 5},
+                              headers={"X-CSRF-Token": token}) as resp:
+                assert resp.status == 400 and "note" in await resp.text()
+            async with s.get(server.url + "events?acknowledged=true") as resp:
+                html = await resp.text()
+            assert "op-menteng" in html and "checked" in html

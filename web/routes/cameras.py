@@ -52,7 +52,7 @@ def _stats_json(status: CameraStatus) -> dict[str, Any] | None:
 
 
 async def camera_list(request: web.Request) -> web.StreamResponse:
-    """GET /: every camera the user may see, with its state."""
+    """GET /cameras: every camera the user may see, with its state, as a table (admins also see devices, plugins)."""
     runtime = request.app[RUNTIME_KEY]
     cameras = _visible(request)
     counts: dict[str, int] = {}
@@ -80,7 +80,7 @@ async def camera_retry(request: web.Request) -> web.StreamResponse:
     if worker is None or not in_scope(request[USER_KEY], worker.status.kelurahan):
         raise web.HTTPNotFound(text=f"no camera named {name!r}")
     worker.poke()
-    raise web.HTTPSeeOther("/")
+    raise web.HTTPSeeOther("/cameras")
 
 
 async def camera_list_json(request: web.Request) -> web.StreamResponse:
@@ -89,6 +89,6 @@ async def camera_list_json(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_get("/", camera_list)
+    app.router.add_get("/cameras", camera_list)
     app.router.add_get("/api/cameras", camera_list_json)
     app.router.add_post("/cameras/{name}/retry", camera_retry)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aiohttp import web
 
 from nvr.models import Event
 from nvr.storage.events_catalog import EventFilter
-from nvr.web.auth import in_scope
+from nvr.web.auth import ROLE_RANK, in_scope
 from nvr.web.keys import RUNTIME_KEY, USER_KEY
+from nvr.web.templating import render
 
 MAX_LIMIT = 500
 
@@ -58,20 +60,7 @@ def _bool(request: web.Request, name: str) -> bool | None:
 
 async def events_json(request: web.Request) -> web.StreamResponse:
     """GET /api/events?camera=&label=&kind=&zone=&start_us=&end_us=&ongoing=&acknowledged=&before_id=&limit="""
-    visible = _visible_cameras(request)
-    camera = request.query.get("camera")
-    if camera:
-        if camera not in visible:
-            raise web.HTTPNotFound(text=f"camera: no camera named {camera!r}")
-        visible = (camera,)
-    limit = _int(request, "limit", 1)
-    where = EventFilter(
-        cameras=visible, label=request.query.get("label") or None, kind=request.query.get("kind") or None,
-        zone=request.query.get("zone") or None, start_us=_int(request, "start_us"), end_us=_int(request, "end_us"),
-        ongoing=_bool(request, "ongoing"), acknowledged=_bool(request, "acknowledged"),
-        before_id=_int(request, "before_id", 1), limit=min(limit or 100, MAX_LIMIT),
-    )
-    events = await request.app[RUNTIME_KEY].catalog.list_events(where)
+    events = await request.app[RUNTIME_KEY].catalog.list_events(_filter(request))
     return web.json_response({"events": [event_json(e) for e in events]})
 
 
@@ -100,7 +89,68 @@ async def event_snapshot(request: web.Request) -> web.StreamResponse:
     return web.Response(body=jpeg, content_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
 
+def _filter(request: web.Request) -> EventFilter:
+    visible = _visible_cameras(request)
+    camera = request.query.get("camera")
+    if camera:
+        if camera not in visible:
+            raise web.HTTPNotFound(text=f"camera: no camera named {camera!r}")
+        visible = (camera,)
+    limit = _int(request, "limit", 1)
+    return EventFilter(
+        cameras=visible, label=request.query.get("label") or None, kind=request.query.get("kind") or None,
+        zone=request.query.get("zone") or None, start_us=_int(request, "start_us"), end_us=_int(request, "end_us"),
+        ongoing=_bool(request, "ongoing"), acknowledged=_bool(request, "acknowledged"),
+        before_id=_int(request, "before_id", 1), limit=min(limit or 100, MAX_LIMIT),
+    )
+
+
+async def events_page(request: web.Request) -> web.StreamResponse:
+    """GET /events: the same filters as the API, newest first, with snapshots and acknowledgement."""
+    where = _filter(request)
+    events = await request.app[RUNTIME_KEY].catalog.list_events(where)
+    query = {k: v for k, v in request.query.items() if v and k != "before_id"}
+    can_ack = ROLE_RANK.get(request[USER_KEY].role, -1) >= ROLE_RANK["operator"]
+    return render(request, "events.html", events=events, query=query, cameras=_visible_cameras(request),
+                  can_ack=can_ack, next_before=events[-1].id if len(events) == where.limit else None)
+
+
+async def _acknowledge(request: web.Request, note: str | None) -> Event:
+    user = request[USER_KEY]
+    if ROLE_RANK.get(user.role, -1) < ROLE_RANK["operator"]:
+        raise web.HTTPForbidden(text="acknowledging events needs the operator role")
+    event = await _scoped_event(request)
+    if note is not None and len(note) > 2000:
+        raise web.HTTPBadRequest(text="note: at most 2000 characters")
+    return await request.app[RUNTIME_KEY].catalog.acknowledge_event(
+        event.id, user.username, note or None, int(time.time() * 1_000_000))
+
+
+async def acknowledge_json(request: web.Request) -> web.StreamResponse:
+    """POST /api/events/{id}/ack {"note": "..."} (X-CSRF-Token header from a browser session)."""
+    try:
+        body = await request.json() if request.can_read_body else {}
+    except ValueError:
+        raise web.HTTPBadRequest(text="body: not JSON") from None
+    note = body.get("note") if isinstance(body, dict) else None
+    if note is not None and not isinstance(note, str):
+        raise web.HTTPBadRequest(text="note: a string")
+    return web.json_response(event_json(await _acknowledge(request, note)))
+
+
+async def acknowledge_form(request: web.Request) -> web.StreamResponse:
+    """POST /events/{id}/ack (the events page's form)."""
+    form = await request.post()
+    note = form.get("note")
+    await _acknowledge(request, note if isinstance(note, str) else None)
+    back = request.headers.get("Referer", "")
+    raise web.HTTPSeeOther(back if back.startswith(str(request.url.origin()) + "/events") else "/events")
+
+
 def setup(app: web.Application) -> None:
+    app.router.add_get("/events", events_page)
+    app.router.add_post("/events/{id}/ack", acknowledge_form)
+    app.router.add_post("/api/events/{id}/ack", acknowledge_json)
     app.router.add_get("/api/events", events_json)
     app.router.add_get("/api/events/{id}", event_detail_json)
     app.router.add_get("/api/events/{id}/snapshot.jpg", event_snapshot)
