@@ -40,7 +40,7 @@ async def test_timeline_and_camera_page(write_config, start_server) -> None:
             assert tl["runs"] == [{"id": run.id, "start_us": base, "end_us": base + 240 * S, "reason": "stopped"}]
             (event,) = tl["events"]
             assert event["id"] == ev.id and event["footage"]["start_us"] == base + 65 * S
-            for query, field in (("start_us=1", "end_us"), (f"start_us=5&end_us=4", "end_us"),
+            for query, field in (("start_us=1", "end_us"), ("start_us=5&end_us=4", "end_us"),
                                  ("start_us=x&end_us=1", "start_us"), (f"start_us=0&end_us={8 * 24 * 3600 * S}",
                                                                        "end_us")):
                 async with s.get(f"{server.url}api/cameras/menteng1/timeline?{query}") as resp:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+
 from aiohttp import web
 
 from nvr.thumbnails import ThumbnailService, ThumbnailUnavailable
