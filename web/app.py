@@ -9,8 +9,9 @@ from aiohttp import web
 
 from nvr.runtime import Runtime
 from nvr.web import auth
+from nvr.web.api_errors import api_errors
 from nvr.web.keys import RUNTIME_KEY
-from nvr.web.routes import camera_page, cameras, dashboard, events
+from nvr.web.routes import camera_page, cameras, dashboard, events, metrics
 from nvr.web.templating import ENV_KEY, make_env
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ async def security_headers(request: web.Request, handler: auth.Handler) -> web.S
 
 def create_app(runtime: Runtime) -> web.Application:
     """Build the web app for a running ``Runtime``."""
-    app = web.Application(middlewares=[security_headers, auth.auth_middleware])
+    app = web.Application(middlewares=[security_headers, api_errors, auth.auth_middleware])
     app[RUNTIME_KEY] = runtime
     app[ENV_KEY] = make_env()
     auth.setup(app)
@@ -41,5 +42,6 @@ def create_app(runtime: Runtime) -> web.Application:
     cameras.setup(app)
     camera_page.setup(app)
     events.setup(app)
+    metrics.setup(app)
     app.router.add_static("/static/", STATIC_DIR, name="static")
     return app

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 SESSION_COOKIE = "nvr_session"
 LOGIN_CSRF_COOKIE = "nvr_login_csrf"
 PUBLIC_PREFIXES = ("/static/",)
-PUBLIC_PATHS = ("/login",)
+PUBLIC_PATHS = ("/login", "/healthz")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 ROLE_RANK = {"viewer": 0, "operator": 1, "admin": 2}
 
