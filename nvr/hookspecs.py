@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from aiohttp.web import RouteDef
     from pydantic import BaseModel
+
+    from nvr.config import CameraConfig
+    from nvr.models import User
+    from nvr.web.nav import NavItem
 
     from nvr.detection import AnalysedFrame, Detection, DetectorFactory
     from nvr.discovery import DiscoveredDevice
@@ -164,4 +169,53 @@ def event_ended(event: Event, runtime: Runtime) -> None:
     """An event ended (its object left, or the rule stopped holding); ``event.end_us`` is final.
 
     The return value is ignored.
+    """
+
+
+# --- Web ---------------------------------------------------------------------
+
+
+@hookspec
+def web_routes(runtime: Runtime) -> list[RouteDef]:
+    """Add pages or API endpoints to the web app.
+
+    Return a list of ``aiohttp.web.RouteDef`` (``web.get(path, handler)``...).
+    Called once when the app is built. Every route sits behind the login
+    (``request[nvr.web.keys.USER_KEY]`` is the user); check permissions with
+    ``nvr.web.permissions.allowed(request, action, camera)``. State-changing
+    requests must carry the CSRF token (the middleware checks it). All results
+    are merged; a path registered twice is an error at start.
+    """
+
+
+@hookspec
+def web_nav(user: User, runtime: Runtime) -> list[NavItem]:
+    """Navigation items for ``user``: a list of ``nvr.web.nav.NavItem(label, href, order)``.
+
+    Called on every page render, so keep it cheap. Return only what the user
+    may open. Items are sorted by ``order`` (core items use 10, 20, 30...).
+    """
+
+
+@hookspec
+def web_fragment(slot: str, context: object, user: User, runtime: Runtime) -> str | None:
+    """HTML to insert into a page at ``slot``, or None.
+
+    Slots: ``"camera"`` (the camera page; ``context`` is the camera's
+    ``CameraConfig``) and ``"event"`` (the event page; ``context`` is the
+    ``Event``). Return markup that is already safe: escape whatever you insert
+    (``markupsafe.escape``). Called on every render of those pages.
+    """
+
+
+@hookspec
+def permission(user: User, action: str, camera: CameraConfig | None, runtime: Runtime) -> bool | None:
+    """Allow (True), forbid (False) or have no opinion (None) on ``action`` by ``user``.
+
+    Actions: ``camera.view``, ``camera.retry``, ``event.ack``,
+    ``footage.download``, ``footage.export``, ``admin``, and any a plugin
+    defines for its own routes. ``camera`` is the camera concerned, or None.
+    Any False forbids; otherwise any True allows; otherwise nvr's default
+    applies (the role ranks and the user's kelurahan scope). Called for every
+    camera a page lists, so keep it cheap.
     """

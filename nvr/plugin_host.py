@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "nvr"
 
-DEFAULT_PLUGINS: tuple[str, ...] = ("nvr.plugins.camera_log", "nvr.plugins.detect_openvino")
+DEFAULT_PLUGINS: tuple[str, ...] = ("nvr.plugins.camera_log", "nvr.plugins.detect_openvino", "nvr.plugins.web_core")
 """Built-in plugins, registered exactly like third-party ones."""
 
 
@@ -137,6 +137,10 @@ class PluginHost:
         st.last_error_hook = hook_name
         st.last_error_at = time.time()
         log.error("plugin %s failed in hook %s: %s", plugin_name, hook_name, st.last_error, exc_info=exc)
+
+    def implements(self, hook_name: str) -> bool:
+        """Whether any registered plugin implements ``hook_name`` (lets hot paths skip the call)."""
+        return bool(self._ordered_impls(hook_name))
 
     def call_sync(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call a hook whose implementations must be synchronous; isolate failures."""

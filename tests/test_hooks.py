@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import types
-from pathlib import Path
 
 import pytest
 from pydantic import BaseModel, ConfigDict
@@ -266,3 +265,153 @@ async def test_hook_event_ended(write_config, start_server) -> None:
     (ended,) = [c["event"] for c in rec.of("event_ended")]
     assert ended.id == rec.of("event_started")[0]["event"].id and not ended.ongoing
     assert not rec.stored.ongoing and rec.stored.end_us == ended.end_us
+
+
+# --- web hooks ------------------------------------------------------------------------------------------------
+
+WEB_CAMERAS = """
+[[cameras]]
+name = "menteng1"
+kelurahan = "Menteng"
+enabled = false
+stream = { main = "rtsp://127.0.0.1:9/a" }
+"""
+
+
+class WebPlugin:
+    """Adds a page, a nav item, fragments, and lets the "guards" user (a viewer) retry cameras."""
+
+    @hookimpl
+    def web_routes(self, runtime):
+        from aiohttp import web
+
+        from nvr.web.permissions import require
+        from nvr.web.templating import render
+
+        async def weather(request):
+            require(request, "weather.view")
+            return render(request, "base.html")
+
+        return [web.get("/weather", weather)]
+
+    @hookimpl
+    def web_nav(self, user):
+        from nvr.web.nav import NavItem
+
+        return [NavItem("Weather", "/weather", 15)] if user.role == "admin" else []
+
+    @hookimpl
+    def web_fragment(self, slot, context):
+        from markupsafe import escape
+
+        name = context.camera if slot == "event" else context.name
+        return f'<p class="weather" data-slot="{slot}">rain near {escape(name)} <script>'
+
+    @hookimpl
+    def permission(self, user, action, camera):
+        if action == "weather.view":
+            return user.role == "admin"
+        if user.username == "guards" and action == "camera.retry":
+            return True
+        if user.username == "guards" and action == "event.ack":
+            return False
+        return None
+
+
+async def _web_server(write_config, start_server):
+    return start_server(write_config(WEB_CAMERAS), plugins=[("weather", WebPlugin())])
+
+
+async def test_hook_web_routes(write_config, start_server) -> None:
+    from nvr.users import create_user
+    from tests.conftest import ADMIN_PASSWORD
+    from tests.web.test_auth import client, login
+
+    async with await _web_server(write_config, start_server) as server:
+        await create_user(server.runtime.catalog, "viewer", "viewer-password", "viewer")
+        async with client() as s:
+            await login(s, server.url, "admin", ADMIN_PASSWORD)
+            async with s.get(server.url + "weather") as resp:
+                assert resp.status == 200
+        async with client() as s:
+            await login(s, server.url, "viewer", "viewer-password")
+            async with s.get(server.url + "weather") as resp:
+                assert resp.status == 403
+        async with client() as s:
+            async with s.get(server.url + "weather", allow_redirects=False) as resp:
+                assert resp.status == 303  # behind the login like every page
+
+
+async def test_hook_web_nav(write_config, start_server) -> None:
+    from nvr.users import create_user
+    from tests.conftest import ADMIN_PASSWORD
+    from tests.web.test_auth import client, login
+
+    async with await _web_server(write_config, start_server) as server:
+        await create_user(server.runtime.catalog, "viewer", "viewer-password", "viewer")
+        async with client() as s:
+            await login(s, server.url, "admin", ADMIN_PASSWORD)
+            async with s.get(server.url + "events") as resp:
+                html = await resp.text()
+        nav = html[html.index("<nav>"):html.index("</nav>")]
+        assert [m for m in ("Dashboard", "Weather", "Cameras", "Events", "Exports") if m in nav] == [
+            "Dashboard", "Weather", "Cameras", "Events", "Exports"]
+        assert nav.index("Weather") < nav.index("Cameras")  # order 15 sits between the core's 10 and 20
+        async with client() as s:
+            await login(s, server.url, "viewer", "viewer-password")
+            async with s.get(server.url + "events") as resp:
+                html = await resp.text()
+        nav = html[html.index("<nav>"):html.index("</nav>")]
+        assert "Weather" not in nav and "Exports" not in nav and "Events" in nav
+
+
+async def test_hook_web_fragment(write_config, start_server) -> None:
+    from nvr.storage.events_catalog import NewEvent
+    from tests.conftest import ADMIN_PASSWORD
+    from tests.web.test_auth import client, login
+
+    async with await _web_server(write_config, start_server) as server:
+        await server.runtime.catalog.upsert_camera("menteng1")
+        ev = await server.runtime.catalog.open_event(NewEvent(camera="menteng1", kind="object", label="person",
+                                                              score=0.9, start_us=10, end_us=20))
+        async with client() as s:
+            await login(s, server.url, "admin", ADMIN_PASSWORD)
+            async with s.get(server.url + "cameras/menteng1") as resp:
+                camera_html = await resp.text()
+            async with s.get(server.url + f"events/{ev.id}") as resp:
+                event_html = await resp.text()
+    assert '<p class="weather" data-slot="camera">rain near menteng1' in camera_html
+    assert '<p class="weather" data-slot="event">rain near menteng1' in event_html
+
+
+async def test_hook_permission(write_config, start_server) -> None:
+    from nvr.storage.events_catalog import NewEvent
+    from nvr.users import create_user
+    from tests.web.test_auth import client, csrf_of, login
+
+    async with await _web_server(write_config, start_server) as server:
+        catalog = server.runtime.catalog
+        await catalog.upsert_camera("menteng1")
+        ev = await catalog.open_event(NewEvent(camera="menteng1", kind="object", label="person", score=0.9,
+                                               start_us=10, end_us=20))
+        await create_user(catalog, "guards", "guards-password", "viewer")  # granted retry by the plugin
+        await create_user(catalog, "op", "op-password", "operator")
+        async with client() as s:
+            await login(s, server.url, "guards", "guards-password")
+            async with s.get(server.url + "cameras") as resp:
+                token = csrf_of(await resp.text())
+            async with s.post(server.url + "cameras/menteng1/retry", data={"csrf_token": token},
+                              allow_redirects=False) as resp:
+                assert resp.status == 303  # a viewer, yet allowed: the plugin said True
+        await create_user(catalog, "guards2", "guards-password", "operator")
+        async with client() as s:
+            await login(s, server.url, "op", "op-password")
+            async with s.get(server.url + "events") as resp:
+                token = csrf_of(await resp.text())
+            async with s.post(server.url + f"api/events/{ev.id}/ack", json={}, headers={"X-CSRF-Token": token}) as resp:
+                assert resp.status == 200  # the default: operators acknowledge
+        from nvr.web.permissions import decide
+
+        guards = await catalog.get_user("guards")
+        assert decide(server.runtime, guards, "event.ack") is False  # the plugin's False beats everything
+        assert decide(server.runtime, guards, "camera.view") is True  # no opinion: the default

@@ -43,5 +43,7 @@ def create_app(runtime: Runtime) -> web.Application:
     camera_page.setup(app)
     events.setup(app)
     metrics.setup(app)
+    for _, routes in runtime.plugins.call_sync("web_routes", runtime=runtime):
+        app.router.add_routes(routes or [])
     app.router.add_static("/static/", STATIC_DIR, name="static")
     return app

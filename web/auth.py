@@ -20,9 +20,9 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from nvr.models import User
 from nvr.passwords import verify_password
 from nvr.web.keys import CSRF_KEY, RUNTIME_KEY, USER_KEY
+from nvr.web.permissions import ROLE_RANK, in_scope  # noqa: F401 - re-exported for routes
 from nvr.web.templating import render
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,6 @@ LOGIN_CSRF_COOKIE = "nvr_login_csrf"
 PUBLIC_PREFIXES = ("/static/",)
 PUBLIC_PATHS = ("/login", "/healthz")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-ROLE_RANK = {"viewer": 0, "operator": 1, "admin": 2}
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -121,11 +120,6 @@ def require_role(role: str) -> Callable[[Handler], Handler]:
         return checked
 
     return wrap
-
-
-def in_scope(user: User, kelurahan: str | None) -> bool:
-    """A user bound to a kelurahan sees only that kelurahan's cameras."""
-    return user.kelurahan is None or user.kelurahan == kelurahan
 
 
 def _safe_next(value: str | None) -> str:

@@ -7,8 +7,10 @@ from typing import Any
 
 import jinja2
 from aiohttp import web
+from markupsafe import Markup
 
-from nvr.web.keys import CSRF_KEY, USER_KEY
+from nvr.web.keys import CSRF_KEY, RUNTIME_KEY, USER_KEY
+from nvr.web.nav import nav_items
 
 ENV_KEY = web.AppKey("jinja_env", jinja2.Environment)
 
@@ -29,10 +31,23 @@ def make_env() -> jinja2.Environment:
     return env
 
 
+def fragments(request: web.Request, slot: str, context: object) -> list[Markup]:
+    """Plugins' HTML for ``slot`` of a page (``web_fragment`` hook), in plugin order."""
+    runtime = request.app[RUNTIME_KEY]
+    if not runtime.plugins.implements("web_fragment"):
+        return []
+    results = runtime.plugins.call_sync("web_fragment", slot=slot, context=context, user=request[USER_KEY],
+                                        runtime=runtime)
+    return [Markup(html) for _, html in results if isinstance(html, str) and html]
+
+
 def render(request: web.Request, name: str, status: int = 200, **context: Any) -> web.Response:
     """Render ``name`` with the request's user and CSRF token in the context."""
     env = request.app[ENV_KEY]
-    context.setdefault("user", request.get(USER_KEY))
+    user = request.get(USER_KEY)
+    context.setdefault("user", user)
     context.setdefault("csrf_token", request.get(CSRF_KEY, ""))
+    if "nav" not in context:
+        context["nav"] = nav_items(user, request.app[RUNTIME_KEY]) if user is not None else []
     html = env.get_template(name).render(**context)
     return web.Response(text=html, status=status, content_type="text/html")

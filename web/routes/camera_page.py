@@ -12,7 +12,7 @@ from nvr.storage.events_catalog import EventFilter
 from nvr.web.keys import RUNTIME_KEY
 from nvr.web.routes.events import event_json
 from nvr.web.routes.scope import scoped_camera
-from nvr.web.templating import render
+from nvr.web.templating import fragments, render
 
 MAX_TIMELINE_US = 7 * 24 * 3600 * 1_000_000
 """The longest window one timeline request may ask for."""
@@ -40,7 +40,8 @@ async def camera_page(request: web.Request) -> web.StreamResponse:
     return render(request, "camera.html", camera=camera, cam_status=status, day=day,
                   prev_day=day - timedelta(days=1), next_day=day + timedelta(days=1),
                   day_start_us=start, day_end_us=start + 24 * 3600 * 1_000_000,
-                  analysis=pipeline.status() if pipeline is not None else None)
+                  analysis=pipeline.status() if pipeline is not None else None,
+                  fragments=fragments(request, "camera", camera))
 
 
 def _us(request: web.Request, name: str) -> int:

@@ -7,8 +7,9 @@ from typing import Any
 from aiohttp import web
 
 from nvr.camera_worker import CameraStatus
-from nvr.web.auth import in_scope, require_role
-from nvr.web.keys import RUNTIME_KEY, USER_KEY
+from nvr.web.keys import RUNTIME_KEY
+from nvr.web.permissions import require
+from nvr.web.routes.scope import visible_cameras
 from nvr.web.templating import render
 
 STATE_CLASS = {"online": "ok", "recording": "ok", "starting": "wait", "connecting": "wait",
@@ -18,7 +19,8 @@ STATE_CLASS = {"online": "ok", "recording": "ok", "starting": "wait", "connectin
 def _visible(request: web.Request) -> list[CameraStatus]:
     runtime = request.app[RUNTIME_KEY]
     statuses = runtime.cameras.statuses() if runtime.cameras else []
-    return [s for s in statuses if in_scope(request[USER_KEY], s.kelurahan)]
+    visible = {c.name for c in visible_cameras(request)}
+    return [s for s in statuses if s.name in visible]
 
 
 def _analysis(request: web.Request, name: str) -> dict[str, Any] | None:
@@ -71,14 +73,14 @@ async def camera_list(request: web.Request) -> web.StreamResponse:
                   discovery_error=discovery.last_error if discovery else None)
 
 
-@require_role("operator")
 async def camera_retry(request: web.Request) -> web.StreamResponse:
     """POST /cameras/{name}/retry: check the camera now instead of waiting for the backoff."""
     runtime = request.app[RUNTIME_KEY]
     name = request.match_info["name"]
     worker = runtime.cameras.worker(name) if runtime.cameras else None
-    if worker is None or not in_scope(request[USER_KEY], worker.status.kelurahan):
+    if worker is None:
         raise web.HTTPNotFound(text=f"no camera named {name!r}")
+    require(request, "camera.retry", worker.config)
     worker.poke()
     raise web.HTTPSeeOther("/cameras")
 

@@ -9,17 +9,16 @@ from aiohttp import web
 
 from nvr.models import Event
 from nvr.storage.events_catalog import EventFilter
-from nvr.web.auth import ROLE_RANK, in_scope
 from nvr.web.keys import RUNTIME_KEY, USER_KEY
-from nvr.web.templating import render
+from nvr.web.permissions import allowed
+from nvr.web.routes.scope import visible_cameras
+from nvr.web.templating import fragments, render
 
 MAX_LIMIT = 500
 
 
 def _visible_cameras(request: web.Request) -> tuple[str, ...]:
-    runtime = request.app[RUNTIME_KEY]
-    user = request[USER_KEY]
-    return tuple(c.name for c in runtime.config.cameras if in_scope(user, c.kelurahan))
+    return tuple(c.name for c in visible_cameras(request))
 
 
 def event_json(event: Event) -> dict[str, Any]:
@@ -75,6 +74,17 @@ async def _scoped_event(request: web.Request) -> Event:
     return event
 
 
+async def event_page(request: web.Request) -> web.StreamResponse:
+    """GET /events/{id}: the event, its snapshot, and its clip (pre- and post-roll included)."""
+    event = await _scoped_event(request)
+    camera = request.app[RUNTIME_KEY].config.camera(event.camera)
+    start, end = event.footage
+    return render(request, "event.html", event=event, camera=camera, clip_start=start, clip_end=end,
+                  can_ack=allowed(request, "event.ack", camera),
+                  can_download=allowed(request, "footage.download", camera),
+                  fragments=fragments(request, "event", event))
+
+
 async def event_detail_json(request: web.Request) -> web.StreamResponse:
     """GET /api/events/{id}"""
     return web.json_response(event_json(await _scoped_event(request)))
@@ -110,16 +120,17 @@ async def events_page(request: web.Request) -> web.StreamResponse:
     where = _filter(request)
     events = await request.app[RUNTIME_KEY].catalog.list_events(where)
     query = {k: v for k, v in request.query.items() if v and k != "before_id"}
-    can_ack = ROLE_RANK.get(request[USER_KEY].role, -1) >= ROLE_RANK["operator"]
+    can_ack = allowed(request, "event.ack")
     return render(request, "events.html", events=events, query=query, cameras=_visible_cameras(request),
                   can_ack=can_ack, next_before=events[-1].id if len(events) == where.limit else None)
 
 
 async def _acknowledge(request: web.Request, note: str | None) -> Event:
     user = request[USER_KEY]
-    if ROLE_RANK.get(user.role, -1) < ROLE_RANK["operator"]:
-        raise web.HTTPForbidden(text="acknowledging events needs the operator role")
     event = await _scoped_event(request)
+    camera = request.app[RUNTIME_KEY].config.camera(event.camera)
+    if not allowed(request, "event.ack", camera):
+        raise web.HTTPForbidden(text="acknowledging events needs the operator role")
     if note is not None and len(note) > 2000:
         raise web.HTTPBadRequest(text="note: at most 2000 characters")
     return await request.app[RUNTIME_KEY].catalog.acknowledge_event(
@@ -149,6 +160,7 @@ async def acknowledge_form(request: web.Request) -> web.StreamResponse:
 
 def setup(app: web.Application) -> None:
     app.router.add_get("/events", events_page)
+    app.router.add_get("/events/{id}", event_page)
     app.router.add_post("/events/{id}/ack", acknowledge_form)
     app.router.add_post("/api/events/{id}/ack", acknowledge_json)
     app.router.add_get("/api/events", events_json)
