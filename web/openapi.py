@@ -1,0 +1,108 @@
+"""The JSON API described as OpenAPI 3.1, served at ``/api/openapi.json``; a meta test keeps it complete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+import nvr
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _q(name: str, description: str, schema: str = "integer", required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "description": description,
+            "schema": {"type": schema}}
+
+
+def _p(name: str, description: str, schema: str = "string") -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description, "schema": {"type": schema}}
+
+
+def _op(summary: str, *, params: list[dict[str, Any]] = (), ok: str = "application/json",  # type: ignore[assignment]
+        body: dict[str, Any] | None = None, status: str = "200", errors: tuple[str, ...] = ("400", "401", "404"),
+        role: str = "viewer") -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "description": f"Needs the `{role}` role (or a plugin's permission); cameras outside the user's scope "
+                       "answer 404.",
+        "parameters": list(params),
+        "responses": {status: {"description": "OK", "content": {ok: {}}}} | {
+            code: {"description": "error", "content": {"application/json": {"schema": ERROR}}} for code in errors},
+    }
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return op
+
+
+CAMERA = _p("name", "camera name")
+EVENT = _p("id", "event id", "integer")
+EXPORT = _p("id", "export job id", "integer")
+EVENT_FILTERS = [
+    _q("camera", "one camera", "string"), _q("label", "detection label", "string"),
+    _q("kind", "event kind (object, crowd, ...)", "string"), _q("zone", "zone name", "string"),
+    _q("start_us", "events ending at or after (UTC µs)"), _q("end_us", "events starting before (UTC µs)"),
+    _q("ongoing", "true or false", "boolean"), _q("acknowledged", "true or false", "boolean"),
+    _q("before_id", "keyset paging: events older than this id"), _q("limit", "at most this many (1-500)"),
+]
+
+PATHS: dict[str, dict[str, Any]] = {
+    "/api/cameras": {"get": _op("Cameras the user may see, with state, stats and analysis status")},
+    "/api/cameras/{name}/thumbnail.jpg": {"get": _op(
+        "A recent JPEG of the camera (503 with Retry-After when none can be had)", ok="image/jpeg",
+        params=[CAMERA, _q("max_age", "seconds a cached picture may be old (1-3600)", "number")],
+        errors=("400", "401", "404", "503"))},
+    "/api/cameras/{name}/timeline": {"get": _op(
+        "Recorded spans, gaps, runs and events of a window (at most 7 days)",
+        params=[CAMERA, _q("start_us", "window start, UTC µs", required=True),
+                _q("end_us", "window end, UTC µs", required=True)])},
+    "/api/cameras/{name}/download.mp4": {"get": _op(
+        "One MP4 of a time range, built while it is sent (stream copy; audited)", ok="video/mp4",
+        params=[CAMERA, _q("start", "UTC µs or ISO 8601", "string", True), _q("end", "UTC µs or ISO 8601",
+                                                                              "string", True)],
+        errors=("400", "401", "403", "404"), role="investigator")},
+    "/api/events": {"get": _op("Events, newest first, filtered", params=EVENT_FILTERS)},
+    "/api/events/{id}": {"get": _op("One event", params=[EVENT])},
+    "/api/events/{id}/snapshot.jpg": {"get": _op("The event's best snapshot", ok="image/jpeg", params=[EVENT])},
+    "/api/events/{id}/ack": {"post": _op(
+        "Acknowledge an event (who, when, note)", params=[EVENT], role="operator",
+        body={"type": "object", "properties": {"note": {"type": "string", "maxLength": 2000}}},
+        errors=("400", "401", "403", "404"))},
+    "/api/exports": {
+        "get": _op("Export jobs with progress", role="investigator", errors=("401", "403")),
+        "post": _op("Start an evidence export", status="202", role="investigator", errors=("400", "401", "403", "404"),
+                    body={"type": "object", "required": ["cameras", "start", "end", "case", "reason"], "properties": {
+                        "cameras": {"type": "array", "items": {"type": "string"}},
+                        "start": {"type": ["string", "integer"]}, "end": {"type": ["string", "integer"]},
+                        "case": {"type": "string"}, "reason": {"type": "string"}, "hold": {"type": "boolean"}}}),
+    },
+    "/api/exports/{id}": {"get": _op("One export job", params=[EXPORT], role="investigator")},
+    "/api/exports/{id}/bundle.zip": {"get": _op("The signed evidence bundle", ok="application/zip",
+                                                params=[EXPORT], role="investigator")},
+    "/api/keys/export": {"get": _op("The installation's export signing public key", role="investigator")},
+    "/api/audit": {"get": _op("The audit log", role="admin", errors=("400", "401", "403"))},
+    "/api/openapi.json": {"get": _op("This document", errors=("401",))},
+}
+
+
+def spec() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "nvr", "version": getattr(nvr, "__version__", "0"),
+                 "description": "Every response to a bad request is JSON `{error, field, status}`. Log in with "
+                                "POST /login (a session cookie); state-changing requests need the session's CSRF "
+                                "token in the X-CSRF-Token header. Times are UTC microseconds."},
+        "paths": PATHS,
+        "components": {"schemas": {"Error": {"type": "object", "required": ["error", "status"], "properties": {
+            "error": {"type": "string"}, "field": {"type": ["string", "null"]}, "status": {"type": "integer"}}}}},
+    }
+
+
+async def openapi_json(request: web.Request) -> web.StreamResponse:
+    """GET /api/openapi.json"""
+    return web.json_response(spec())
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/api/openapi.json", openapi_json)
