@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import os
 import sys
 from pathlib import Path
@@ -105,33 +104,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(Path(args.dir), cameras=args.cameras, port=args.port))
 
 
-def _cmd_user_add(args: argparse.Namespace) -> int:
-    from nvr.config import load_config
-    from nvr.plugin_host import PluginHost
-    from nvr.storage.catalog import open_catalog
-    from nvr.users import create_user
-
-    cfg = load_config(args.config, PluginHost().config_models()).config
-    password = os.environ.get(args.password_env) if args.password_env else None
-    if password is None:
-        password = getpass.getpass(f"Password for {args.username}: ")
-
-    async def add() -> None:
-        catalog = await open_catalog(cfg.catalog_url)
-        try:
-            await create_user(catalog, args.username, password, args.role, args.kelurahan)
-        finally:
-            await catalog.close()
-
-    try:
-        asyncio.run(add())
-    except ValueError as exc:
-        print(f"nvr user add: {exc}", file=sys.stderr)
-        return 2
-    print(f"created user {args.username} ({args.role}{', ' + args.kelurahan if args.kelurahan else ''})")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nvr", description="Network video recorder for city CCTV.")
     parser.add_argument("--version", action="version", version=f"nvr {__version__}")
@@ -178,18 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_storage(sub)
     from nvr.cli_check_storage import register as register_check_storage
+    from nvr.cli_users import register as register_users
 
     register_check_storage(sub)
 
-    p = sub.add_parser("user", help="manage web users")
-    usub = p.add_subparsers(dest="user_command", required=True, metavar="ACTION")
-    pa = usub.add_parser("add", help="create a user")
-    pa.add_argument("username")
-    pa.add_argument("-c", "--config", required=True)
-    pa.add_argument("--role", choices=["admin", "operator", "viewer"], default="operator")
-    pa.add_argument("--kelurahan", help="limit the user to this kelurahan's cameras")
-    pa.add_argument("--password-env", metavar="VAR", help="read the password from this variable")
-    pa.set_defaults(func=_cmd_user_add)
+    register_users(sub)
     return parser
 
 

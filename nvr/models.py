@@ -27,8 +27,9 @@ __all__ = [
 MEDIA_TIMEBASE: Final = 90_000
 """Units per second of ``Segment.media_duration`` (the 90 kHz RTP video clock)."""
 
-Role = Literal["admin", "operator", "viewer"]
-ROLES: Final[tuple[str, ...]] = ("admin", "operator", "viewer")
+Role = Literal["admin", "investigator", "operator", "viewer"]
+ROLES: Final[tuple[str, ...]] = ("admin", "investigator", "operator", "viewer")
+"""Highest first; ``investigator`` (exports evidence) ranks between operator and admin."""
 
 SegmentState = Literal["ok", "garbage"]
 SEGMENT_STATES: Final[tuple[str, ...]] = ("ok", "garbage")

@@ -32,3 +32,25 @@ async def test_user_add(tmp_path: Path) -> None:
     assert user.role == "viewer" and user.kelurahan == "Menteng"
     assert verify_password("piket-password", user.password_hash)
     assert not verify_password("wrong-password", user.password_hash)
+
+
+async def test_user_passwd_list_disable(tmp_path: Path) -> None:
+    config = tmp_path / "nvr.toml"
+    config.write_text('[storage]\nroot = "storage"\n')
+    env = {"PW": "first-password"}
+    assert nvr("user", "add", "ana", "-c", str(config), "--role", "investigator", "--password-env", "PW",
+               env=env).returncode == 0
+    changed = nvr("user", "passwd", "ana", "-c", str(config), "--password-env", "PW", env={"PW": "second-password"})
+    assert changed.returncode == 0 and "password of ana changed" in changed.stdout
+    assert nvr("user", "passwd", "nobody", "-c", str(config), "--password-env", "PW",
+               env={"PW": "second-password"}).returncode == 2
+    assert nvr("user", "passwd", "ana", "-c", str(config), "--password-env", "PW", env={"PW": "short"}).returncode == 2
+    assert nvr("user", "disable", "ana", "-c", str(config), env={}).returncode == 0
+    listed = nvr("user", "list", "-c", str(config), env={})
+    assert listed.returncode == 0
+    (row,) = [line for line in listed.stdout.splitlines() if line.startswith("ana")]
+    assert row.split() == ["ana", "investigator", "all", "cameras", "disabled"]
+    assert "second-password" not in listed.stdout + changed.stdout
+    async with await open_catalog(str(tmp_path / "catalog.db")) as catalog:
+        user = await catalog.get_user("ana")
+    assert user.disabled and verify_password("second-password", user.password_hash)
