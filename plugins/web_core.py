@@ -18,4 +18,6 @@ def web_nav(user: User, runtime: Runtime) -> list[NavItem]:
     items = [NavItem("Dashboard", "/", 10), NavItem("Cameras", "/cameras", 20), NavItem("Events", "/events", 30)]
     if decide(runtime, user, "footage.export"):
         items.append(NavItem("Exports", "/exports", 40))
+    if decide(runtime, user, "admin"):
+        items.append(NavItem("Admin", "/admin", 90))
     return items

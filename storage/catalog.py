@@ -207,6 +207,10 @@ class Catalog(EventsCatalog, abc.ABC):
         """Enable or disable a user; disabling also deletes their sessions."""
 
     @abc.abstractmethod
+    async def set_user_role(self, user_id: int, role: str, kelurahan: str | None) -> User:
+        """Change a user's role and scope (None = all cameras) and delete their sessions."""
+
+    @abc.abstractmethod
     async def set_password_hash(self, user_id: int, password_hash: str) -> User:
         """Replace a user's password hash and delete their sessions."""
 

@@ -451,8 +451,13 @@ class SqliteCatalog(SqliteEventsMixin, Catalog):
     async def set_password_hash(self, user_id: int, password_hash: str) -> User:
         return await self._call(self._update_user, user_id, "password_hash", password_hash, True)
 
+    async def set_user_role(self, user_id: int, role: str, kelurahan: str | None) -> User:
+        validate_role(role)
+        user = await self._call(self._update_user, user_id, "role", role, True)
+        return await self._call(self._update_user, user.id, "kelurahan", kelurahan or None, True)
+
     def _update_user(self, user_id: int, column: str, value: Any, drop_sessions: bool) -> User:
-        assert column in ("disabled", "password_hash")
+        assert column in ("disabled", "password_hash", "role", "kelurahan")
         with self._write() as c:
             rows = c.execute(f"UPDATE users SET {column} = ? WHERE id = ? RETURNING {_USER}",
                              (value, user_id)).fetchall()

@@ -10,9 +10,9 @@ from aiohttp import web
 from nvr.runtime import Runtime
 from nvr.web import auth
 from nvr.web.api_errors import api_errors
-from nvr.web.openapi import setup as setup_openapi
 from nvr.web.keys import RUNTIME_KEY
-from nvr.web.routes import camera_page, cameras, dashboard, events, metrics
+from nvr.web.openapi import setup as setup_openapi
+from nvr.web.routes import admin, camera_page, cameras, dashboard, events, metrics
 from nvr.web.templating import ENV_KEY, make_env
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ def create_app(runtime: Runtime) -> web.Application:
     camera_page.setup(app)
     events.setup(app)
     metrics.setup(app)
+    admin.setup(app)
     setup_openapi(app)
     for _, routes in runtime.plugins.call_sync("web_routes", runtime=runtime):
         app.router.add_routes(routes or [])

@@ -359,3 +359,17 @@ async def test_clock_stamps_segment_created_at(catalog: Catalog, run: Run, clock
     clock.advance(timedelta(hours=1))
     seg = await add(catalog, run, T0, T0 + S)
     assert seg.created_at == now_us(clock)
+
+
+async def test_set_user_role_changes_role_and_scope_and_ends_sessions(catalog):
+    from nvr.errors import CatalogError
+
+    user = await catalog.create_user("ana", "hash", "viewer", "Menteng")
+    await catalog.create_session("tok", user.id, "csrf", 10**18)
+    changed = await catalog.set_user_role(user.id, "operator", None)
+    assert (changed.role, changed.kelurahan) == ("operator", None)
+    assert await catalog.get_session("tok") is None
+    with pytest.raises(CatalogError):
+        await catalog.set_user_role(user.id, "emperor", None)
+    with pytest.raises(CatalogError):
+        await catalog.set_user_role(9999, "viewer", None)
