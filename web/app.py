@@ -12,7 +12,7 @@ from nvr.web import auth
 from nvr.web.api_errors import api_errors
 from nvr.web.keys import RUNTIME_KEY
 from nvr.web.openapi import setup as setup_openapi
-from nvr.web.routes import admin, camera_page, cameras, dashboard, events, metrics
+from nvr.web.routes import admin, camera_page, cameras, dashboard, events, live, metrics
 from nvr.web.templating import ENV_KEY, make_env
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ def create_app(runtime: Runtime) -> web.Application:
     events.setup(app)
     metrics.setup(app)
     admin.setup(app)
+    live.setup(app)
     setup_openapi(app)
     for _, routes in runtime.plugins.call_sync("web_routes", runtime=runtime):
         app.router.add_routes(routes or [])

@@ -62,6 +62,10 @@ PATHS: dict[str, dict[str, Any]] = {
         params=[CAMERA, _q("start", "UTC µs or ISO 8601", "string", True), _q("end", "UTC µs or ISO 8601",
                                                                               "string", True)],
         errors=("400", "401", "403", "404"), role="investigator")},
+    "/api/cameras/{name}/live.mp4": {"get": _op(
+        "The live stream as fragmented MP4 (stream copy, chunked, endless); one upstream connection is shared by "
+        "all viewers of a camera", ok="video/mp4", params=[CAMERA, _q("stream", "sub (default) or main", "string")],
+        errors=("400", "401", "404", "503"))},
     "/api/events": {"get": _op("Events, newest first, filtered", params=EVENT_FILTERS)},
     "/api/events/{id}": {"get": _op("One event", params=[EVENT])},
     "/api/events/{id}/snapshot.jpg": {"get": _op("The event's best snapshot", ok="image/jpeg", params=[EVENT])},

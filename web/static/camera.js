@@ -69,7 +69,7 @@
   function play(fromUs, label) {
     const end = Math.min(fromUs + CLIP, data ? data.now_us : fromUs + CLIP);
     playFrom = fromUs;
-    player.src = `/api/cameras/${cam}/download.mp4?start=${Math.round(fromUs)}&end=${Math.round(end)}`;
+    player.src = `/api/cameras/${cam}/play.mp4?start=${Math.round(fromUs)}&end=${Math.round(end)}`;
     player.dataset.from = String(Math.round(fromUs));
     player.play().catch(() => {});
     playing.textContent = (label ? label + " · " : "") + "playing from " + fmt(fromUs) + " UTC";
@@ -122,12 +122,25 @@
   }
 
   player.addEventListener("timeupdate", moveCursor);
-  let liveAt = Date.now();
-  live.addEventListener("load", () => { liveAt = Date.now(); });
-  setInterval(() => {
-    live.src = `/api/cameras/${cam}/thumbnail.jpg?max_age=2&t=${Date.now()}`;
-    document.getElementById("live-age").textContent = Math.round((Date.now() - liveAt) / 1000) + " s ago";
-  }, 2000);
+
+  // Live: the fragmented-MP4 stream in a <video>; if it fails, a JPEG refreshed every 2 s.
+  const liveVideo = document.getElementById("live-video"), liveAge = document.getElementById("live-age");
+  let liveAt = Date.now(), snapshots = null;
+  function fallBack() {
+    if (snapshots) return;
+    liveVideo.hidden = true;
+    live.hidden = false;
+    live.addEventListener("load", () => { liveAt = Date.now(); });
+    const refresh = () => {
+      live.src = `/api/cameras/${cam}/thumbnail.jpg?max_age=2&t=${Date.now()}`;
+      liveAge.textContent = "(snapshots) " + Math.round((Date.now() - liveAt) / 1000) + " s ago";
+    };
+    refresh();
+    snapshots = setInterval(refresh, 2000);
+  }
+  liveVideo.addEventListener("error", fallBack);
+  liveVideo.addEventListener("stalled", () => setTimeout(() => { if (liveVideo.readyState < 2) fallBack(); }, 8000));
+  setTimeout(() => { if (liveVideo.readyState < 2) fallBack(); }, 12000);
   setInterval(load, 30000);
   load();
 })();
