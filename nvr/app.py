@@ -24,13 +24,14 @@ from nvr.cameras import CameraRegistry, ChangeSummary
 from nvr.config import LoadedConfig, load_config
 from nvr.discovery_service import DiscoveryService
 from nvr.errors import ConfigError, PluginError
+from nvr.export_service import ExportService
 from nvr.indexer import SegmentIndexer
 from nvr.plugin_host import PluginHost
 from nvr.retention_service import RetentionService
 from nvr.runtime import Runtime
 from nvr.storage.catalog import open_catalog
 from nvr.storage.lock import lock_storage
-from nvr.storage.recovery import recover
+from nvr.storage.recovery_startup import StartupRecovery, index_leftovers  # --- start-up recovery ---
 from nvr.users import ensure_admin
 from nvr.web.app import create_app
 
@@ -76,7 +77,12 @@ class Server:
         self._stack.push_async_callback(self.plugins.drain)
         self.initial_admin_password = await ensure_admin(catalog)
         runtime = self.runtime = Runtime(loaded=loaded, plugins=self.plugins, catalog=catalog)
-        await recover(catalog, config.storage.root, runtime.clock)  # before anything records
+        # --- start-up recovery (docs/design/storage.md): bounded now, before anything records; the full walk,
+        # if due, in the background once serving; a clean-shutdown marker once recorders and indexer stopped.
+        startup = runtime.extras["storage_recovery"] = StartupRecovery(catalog, config.storage.root, runtime.clock)
+        await startup.recover()
+        self._stack.push_async_exit(self._stop_recovery)
+        # --- end start-up recovery ---
 
         indexer = runtime.indexer = SegmentIndexer(runtime, config.recording.index_queue)
         indexer.start()
@@ -89,6 +95,12 @@ class Server:
         runtime.analysis = AnalysisService(runtime)
         self._stack.push_async_callback(runtime.analysis.stop)  # before the cameras stop: events end cleanly
         await runtime.analysis.start()  # a missing or unusable model stops start-up here
+
+        # --- exports (docs/export.md): key loaded, unfinished jobs resumed; stops after the web server ---
+        exports = runtime.extras["exports"] = ExportService(catalog, lambda: runtime.config, runtime.clock)
+        await exports.start()
+        self._stack.push_async_callback(exports.stop)
+        # --- end exports ---
 
         runner = web.AppRunner(create_app(runtime), shutdown_timeout=WEB_SHUTDOWN_TIMEOUT_S,
                                access_log=None)
@@ -109,7 +121,17 @@ class Server:
 
         await self.plugins.call("startup", timeout=STARTUP_HOOK_TIMEOUT_S, runtime=runtime)
         self._stack.push_async_callback(self._shutdown_hooks)
+        startup.start_background()  # --- start-up recovery: the full walk, if due ---
         log.info("nvr serving %s with %d camera(s)", self.url, len(config.cameras))
+
+    # --- start-up recovery ---
+    async def _stop_recovery(self, exc_type: object, exc: BaseException | None, tb: object) -> bool:
+        """After the recorders and the indexer stopped: record a clean shutdown (or, after an error, none)."""
+        assert self.runtime is not None
+        startup: StartupRecovery = self.runtime.extras["storage_recovery"]
+        await startup.stop(exc, index_leftovers(self.runtime.indexer))
+        return False
+    # --- end start-up recovery ---
 
     async def _shutdown_hooks(self) -> None:
         assert self.runtime is not None

@@ -153,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     from nvr.cli_users import register as register_users
 
     register_check_storage(sub)
+    from nvr.cli_plates import register as register_plates
+
+    register_plates(sub)
+    from nvr.cli_export import register as register_export
+
+    register_export(sub)
 
     register_users(sub)
     return parser

@@ -124,6 +124,13 @@ class RecordingConfig(Section):
                              title="Closed segments held in memory while the catalog is slow")
 
 
+class ExportConfig(Section):
+    max_range_hours: float = Field(24, gt=0, le=24 * 31, title="Longest time range one export or download may span")
+    dir: Path | None = Field(None, title="Folder for export bundles (default: exports beside the storage root)")
+    key_file: Path | None = Field(
+        None, title="Ed25519 key that signs bundles (default: keys/export-ed25519.pem beside the storage root)")
+
+
 class RetentionConfig(Section):
     interval_minutes: float = Field(10, ge=0.1, le=24 * 60, title="Minutes between retention sweeps")
     min_free_percent: float = Field(5, ge=0, le=90, title="Free-space floor as a percentage of the disk")
@@ -246,6 +253,7 @@ class Config(Section):
     recording: RecordingConfig = Field(default_factory=RecordingConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
     cameras: list[CameraConfig] = Field(default_factory=list)
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -256,6 +264,16 @@ class Config(Section):
     def catalog_url(self) -> str:
         """The catalog URL or path; default: ``catalog.db`` beside the storage root."""
         return self.catalog.url or str(self.storage.root.parent / "catalog.db")
+
+    @property
+    def export_dir(self) -> Path:
+        """Where export bundles go; default ``exports`` beside the storage root."""
+        return self.export.dir or self.storage.root.parent / "exports"
+
+    @property
+    def export_key_file(self) -> Path:
+        """The bundle-signing key; default ``keys/export-ed25519.pem`` beside the storage root."""
+        return self.export.key_file or self.storage.root.parent / "keys" / "export-ed25519.pem"
 
 
 @dataclass(frozen=True)
@@ -417,9 +435,13 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
     url = config.catalog.url
     if url and "://" not in url and not Path(url).is_absolute():
         url = str((base_dir / url).resolve())
+    export = config.export.model_copy(update={  # [export] paths resolve like the storage root
+        k: (base_dir / v).resolve() for k, v in (("dir", config.export.dir), ("key_file", config.export.key_file))
+        if v is not None and not v.is_absolute()})
     return config.model_copy(update={
         "storage": config.storage.model_copy(update={"root": root}),
         "catalog": config.catalog.model_copy(update={"url": url}),
+        "export": export,
     })
 
 

@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "nvr"
 
-DEFAULT_PLUGINS: tuple[str, ...] = ("nvr.plugins.camera_log", "nvr.plugins.detect_openvino", "nvr.plugins.web_core")
+DEFAULT_PLUGINS: tuple[str, ...] = ("nvr.plugins.camera_log", "nvr.plugins.detect_openvino", "nvr.plugins.web_core",
+                                   "nvr.plugins.lpr")
 """Built-in plugins, registered exactly like third-party ones."""
 
 

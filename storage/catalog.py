@@ -14,6 +14,8 @@ from nvr.clock import Clock
 from nvr.errors import CatalogError
 from nvr.models import ROLES, CameraRecord, CameraUsage, Hold, Run, Segment, SegmentSpan, Session, User
 from nvr.storage.events_catalog import EventsCatalog
+from nvr.storage.exports_catalog import ExportsCatalog
+from nvr.storage.plates_catalog import PlatesCatalog
 
 if TYPE_CHECKING:
     from nvr.storage.migrations import Migration
@@ -35,7 +37,7 @@ MAX_SEGMENT_WALL_US = 3600 * 1_000_000
 """Longest wall-clock span one segment may cover; bounds the time-window index scan."""
 
 
-class Catalog(EventsCatalog, abc.ABC):
+class Catalog(EventsCatalog, ExportsCatalog, PlatesCatalog, abc.ABC):
     """Async catalog of cameras, runs, segments, users, sessions and meta values.
 
     Every method does its I/O off the event loop. Timestamps are integer UTC
@@ -449,6 +451,56 @@ class Catalog(EventsCatalog, abc.ABC):
         ``None`` keeps a value. ``end_time`` may only shrink (stay after the
         start and not past the current end), so the run's order holds.
         """
+
+    # --- start-up marker ---
+    # What keeps start-up bounded on a big store (see "Start-up recovery" in
+    # docs/design/storage.md): a clean-shutdown marker in ``meta`` tied to a
+    # generation counter, and a few batch reads so that recovery of the recent
+    # folders costs one round trip per step, not one per camera.
+
+    GENERATION_KEY = "startup.generation"
+    """``meta`` key: how many times a server has started on this catalog."""
+    CLEAN_SHUTDOWN_KEY = "startup.clean_shutdown"
+    """``meta`` key: the clean-shutdown marker (JSON, written by the stopping server)."""
+
+    @abc.abstractmethod
+    async def begin_generation(self) -> tuple[int, str | None]:
+        """Start a server generation: in one write transaction, take the marker and bump the counter.
+
+        Returns ``(new generation, the marker text that was stored or None)``;
+        the marker is gone afterwards, so a crash from here on leaves none.
+        """
+
+    @abc.abstractmethod
+    async def record_clean_shutdown(self, generation: int, marker: str) -> bool:
+        """Store ``marker`` if ``generation`` is still the latest one; return whether it was stored."""
+
+    @abc.abstractmethod
+    async def last_segment_id(self) -> int:
+        """Return the highest segment id in any state (0 when there is none)."""
+
+    @abc.abstractmethod
+    async def latest_segment_starts(self) -> dict[str, int]:
+        """Return camera name → latest ``start_time`` of its segments (any state); cameras without any are left out.
+
+        One index probe per camera (``(camera_id, start_time)``).
+        """
+
+    @abc.abstractmethod
+    async def segment_files_in(self, ranges: Sequence[tuple[str, str]]) -> list[tuple[int, str, int, str, str]]:
+        """Return ``segment_files`` rows with ``low < path < high`` for each ``(low, high)``, in one round trip.
+
+        Every state; each range ordered by path (byte order), ranges in the order given.
+        """
+
+    @abc.abstractmethod
+    async def end_open_runs(self, reason: str) -> list[tuple[int, int, int]]:
+        """End every open run at its last segment's end (its start if it has none), in one write transaction.
+
+        Returns ``(run id, camera id, ended_at)`` per run ended, ordered by run id.
+        """
+
+    # --- end start-up marker ---
 
 
 def validate_role(role: str) -> None:

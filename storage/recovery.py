@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import os
 import time
@@ -21,7 +22,8 @@ from nvr.storage.durable import durable_rename, fsync_dir, fsync_file, make_dirs
 from nvr.storage.fmp4 import scan_fragments, truncate_to_complete_fragments
 from nvr.storage.layout import PARTIAL_SUFFIX, QUARANTINE_DIR, parse_relpath
 
-__all__ = ["RECOVERY_REASON", "RecoveryReport", "apply_fixes", "quarantine", "recover"]
+__all__ = ["RECOVERY_REASON", "RecoveryReport", "apply_findings", "apply_fixes", "end_open_runs", "finish_deletes",
+           "quarantine", "recover"]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,8 @@ RECOVERY_REASON = "crash"
 MASS_MISSING_ROWS = 20
 MASS_MISSING_FRACTION = 0.2
 """More rows than both of these without files looks like an unmounted disk, not lost files: rows stay."""
+PREPARE_AHEAD = 4
+"""Orphaned files cut, demuxed and hashed in parallel threads ahead of indexing them in order."""
 
 
 @dataclass
@@ -94,10 +98,10 @@ async def recover(catalog: Catalog, root: Path, clock: Clock | None = None) -> R
     await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
     report = RecoveryReport()
     garbage = [RowEntry(s.id, s.path, s.size_bytes, s.sha256, s.state) for s in await catalog.garbage_segments()]
-    await _finish_deletes(catalog, root, garbage, report)
-    await _end_open_runs(catalog, report)
+    await finish_deletes(catalog, root, garbage, report)
+    await end_open_runs(catalog, report)
     scan = await check(catalog, root, deep=False)
-    await _apply(catalog, scan, report)
+    await apply_findings(catalog, scan, report)
     report.scan = scan
     report.finished_at = now_us(clock or SystemClock())
     report.elapsed_s = time.monotonic() - started
@@ -115,15 +119,16 @@ async def apply_fixes(catalog: Catalog, scan: CheckReport, *, force: bool = Fals
     started = time.monotonic()
     report = RecoveryReport(scan=scan)
     if scan.open_runs:
-        await _end_open_runs(catalog, report)
-    await _apply(catalog, scan, report, force=force)
+        await end_open_runs(catalog, report)
+    await apply_findings(catalog, scan, report, force=force)
     report.elapsed_s = time.monotonic() - started
     return report
 
 
-async def _apply(catalog: Catalog, scan: CheckReport, report: RecoveryReport, force: bool = False) -> None:
+async def apply_findings(catalog: Catalog, scan: CheckReport, report: RecoveryReport, force: bool = False) -> None:
+    """Repair what ``scan`` found (its open runs aside), adding to ``report``; per-file errors are reported."""
     root = scan.root
-    await _guard(report, "pending deletes", _finish_deletes(catalog, root, scan.garbage_rows, report))
+    await _guard(report, "pending deletes", finish_deletes(catalog, root, scan.garbage_rows, report))
     await _index_files(catalog, root, [(f, True) for f in scan.partial_files]
                        + [(f, False) for f in scan.unindexed_files], report)
     missing = len(scan.missing_files)
@@ -172,7 +177,7 @@ def _unlink_all(root: Path, paths: list[str]) -> list[str]:
     return gone
 
 
-async def _finish_deletes(catalog: Catalog, root: Path, rows: list[RowEntry], report: RecoveryReport) -> None:
+async def finish_deletes(catalog: Catalog, root: Path, rows: list[RowEntry], report: RecoveryReport) -> None:
     """Steps 2 and 3 of a delete whose step 1 (mark garbage) is durable."""
     if not rows:
         return
@@ -183,14 +188,15 @@ async def _finish_deletes(catalog: Catalog, root: Path, rows: list[RowEntry], re
     log.info("finished %d interrupted delete(s)", len(done))
 
 
-async def _end_open_runs(catalog: Catalog, report: RecoveryReport) -> None:
-    """End every run left open by a crash at its last segment's end (its start if it has none)."""
-    for run in await catalog.open_runs():
-        last, _ = await catalog.segment_neighbours(run.id, 2**62)
-        ended = max(run.started_at, last.end_time if last is not None else run.started_at)
-        await catalog.end_run(run.id, ended, RECOVERY_REASON)
-        report.runs_ended.append(run.id)
-        log.warning("run %d (camera id %d) was left open by a crash; ended at %d", run.id, run.camera_id, ended)
+async def end_open_runs(catalog: Catalog, report: RecoveryReport) -> None:
+    """End every run left open by a crash at its last segment's end (its start if it has none); one transaction."""
+    ended = await catalog.end_open_runs(RECOVERY_REASON)
+    for run_id, camera_id, at in ended:
+        log.debug("run %d (camera id %d) was left open by a crash; ended at %d", run_id, camera_id, at)
+    if ended:
+        log.warning("%d run(s) left open by a crash ended at their last segment (run ids %s%s)", len(ended),
+                    ", ".join(str(r[0]) for r in ended[:10]), ", ..." if len(ended) > 10 else "")
+    report.runs_ended += [r[0] for r in ended]
 
 
 # -- files without rows --------------------------------------------------------
@@ -224,13 +230,25 @@ async def _index_files(catalog: Catalog, root: Path, files: Iterable[tuple[FileE
         camera, start, run_key, _ = parsed
         candidates.append(_Candidate(camera, run_key, utc_us(start), entry.relpath, final, partial))
     runs: dict[tuple[str, int], Run] = {}
-    for cand in sorted(candidates, key=lambda c: (c.camera, c.run_key, c.start_us, c.partial)):
-        await _guard(report, cand.relpath, _index_one(catalog, root, cand, runs, report))
+    # Cutting, demuxing and hashing (the slow part) runs a few files ahead in threads; rows go in in time order.
+    pending = iter(sorted(candidates, key=lambda c: (c.camera, c.run_key, c.start_us, c.partial)))
+    ahead: collections.deque[tuple[_Candidate, asyncio.Future[_Ready | str]]] = collections.deque()
+    try:
+        while True:
+            while len(ahead) < PREPARE_AHEAD and (nxt := next(pending, None)) is not None:
+                ahead.append((nxt, asyncio.ensure_future(asyncio.to_thread(_prepare, root, nxt))))
+            if not ahead:
+                return
+            cand, prepared = ahead.popleft()
+            await _guard(report, cand.relpath, _index_one(catalog, root, cand, prepared, runs, report))
+    finally:
+        for _, prepared in ahead:  # only after an error: the threads finish; their files stay orphans
+            prepared.cancel()
 
 
-async def _index_one(catalog: Catalog, root: Path, cand: _Candidate, runs: dict[tuple[str, int], Run],
-                     report: RecoveryReport) -> None:
-    outcome = await asyncio.to_thread(_prepare, root, cand)
+async def _index_one(catalog: Catalog, root: Path, cand: _Candidate, prepared: Awaitable[_Ready | str],
+                     runs: dict[tuple[str, int], Run], report: RecoveryReport) -> None:
+    outcome = await prepared
     if isinstance(outcome, str):
         if outcome == "empty":
             report.removed_empty.append(cand.relpath)

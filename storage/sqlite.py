@@ -17,8 +17,10 @@ from nvr.clock import Clock, SystemClock, now_us
 from nvr.errors import CatalogError, CatalogUnavailable
 from nvr.models import CameraRecord, CameraUsage, Hold, Run, Segment, SegmentSpan, Session, User
 from nvr.storage.catalog import MAX_SEGMENT_WALL_US, Catalog, validate_new_segment, validate_role
-from nvr.storage.sqlite_events import SqliteEventsMixin
 from nvr.storage.migrations import MIGRATIONS_TABLE_SQL, Migration, load_migrations, migrate
+from nvr.storage.sqlite_events import SqliteEventsMixin
+from nvr.storage.sqlite_exports import SqliteExportsMixin
+from nvr.storage.sqlite_plates import SqlitePlatesMixin
 
 __all__ = ["SqliteCatalog"]
 
@@ -53,7 +55,7 @@ def _user(*row: Any) -> User:
     return User(*row[:6], disabled=bool(row[6]))
 
 
-class SqliteCatalog(SqliteEventsMixin, Catalog):
+class SqliteCatalog(SqliteEventsMixin, SqliteExportsMixin, SqlitePlatesMixin, Catalog):
     """Catalog stored in one SQLite file; all SQL runs on a dedicated thread.
 
     Cancelling an awaiting caller does not cancel the SQL already queued: it
@@ -837,3 +839,67 @@ class SqliteCatalog(SqliteEventsMixin, Catalog):
                 (size_bytes, sha256, frames, keyframes, media_duration, end_time, segment_id),
             ).fetchall()[0]
             return Segment(*row)
+
+    # --- start-up marker ---
+
+    async def begin_generation(self) -> tuple[int, str | None]:
+        return await self._call(self._begin_generation)
+
+    def _begin_generation(self) -> tuple[int, str | None]:
+        get = "SELECT value FROM meta WHERE key = ?"
+        put = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+        with self._write() as c:
+            row = c.execute(get, (self.GENERATION_KEY,)).fetchone()
+            generation = (int(row[0]) if row is not None and row[0].isdigit() else 0) + 1
+            marker = c.execute(get, (self.CLEAN_SHUTDOWN_KEY,)).fetchone()
+            c.execute("DELETE FROM meta WHERE key = ?", (self.CLEAN_SHUTDOWN_KEY,))
+            c.execute(put, (self.GENERATION_KEY, str(generation)))
+        return generation, None if marker is None else marker[0]
+
+    async def record_clean_shutdown(self, generation: int, marker: str) -> bool:
+        return await self._call(self._record_clean_shutdown, generation, marker)
+
+    def _record_clean_shutdown(self, generation: int, marker: str) -> bool:
+        with self._write() as c:
+            row = c.execute("SELECT value FROM meta WHERE key = ?", (self.GENERATION_KEY,)).fetchone()
+            if row is None or row[0] != str(generation):
+                return False
+            c.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = "
+                      "excluded.value", (self.CLEAN_SHUTDOWN_KEY, marker))
+        return True
+
+    async def last_segment_id(self) -> int:
+        return await self._call(lambda: self._c.execute("SELECT coalesce(max(id), 0) FROM segments").fetchone()[0])
+
+    async def latest_segment_starts(self) -> dict[str, int]:
+        sql = ("SELECT c.name, (SELECT s.start_time FROM segments s WHERE s.camera_id = c.id"
+               " ORDER BY s.start_time DESC LIMIT 1) FROM cameras c")
+        rows = await self._call(lambda: self._c.execute(sql).fetchall())
+        return {name: start for name, start in rows if start is not None}
+
+    async def segment_files_in(self, ranges: Sequence[tuple[str, str]]) -> list[tuple[int, str, int, str, str]]:
+        return await self._call(self._segment_files_in, list(ranges))
+
+    def _segment_files_in(self, ranges: list[tuple[str, str]]) -> list[tuple[int, str, int, str, str]]:
+        sql = ("SELECT id, path, size_bytes, sha256, state FROM segments WHERE path > ? AND path < ?"
+               " ORDER BY path")
+        out: list[tuple[int, str, int, str, str]] = []
+        for low, high in ranges:
+            out += self._c.execute(sql, (low, high)).fetchall()
+        return out
+
+    async def end_open_runs(self, reason: str) -> list[tuple[int, int, int]]:
+        return await self._call(self._end_open_runs, reason)
+
+    def _end_open_runs(self, reason: str) -> list[tuple[int, int, int]]:
+        # The last segment by seq is the latest one: add_segment and add_recovered_segment keep seq in time order.
+        with self._write() as c:
+            rows = c.execute(
+                "SELECT r.id, r.camera_id, max(r.started_at, coalesce((SELECT s.end_time FROM segments s"
+                " WHERE s.run_id = r.id ORDER BY s.seq DESC LIMIT 1), r.started_at))"
+                " FROM runs r WHERE r.ended_at IS NULL ORDER BY r.id").fetchall()
+            c.executemany("UPDATE runs SET ended_at = ?, reason_ended = ? WHERE id = ?",
+                          [(ended, reason, run_id) for run_id, _, ended in rows])
+        return [tuple(r) for r in rows]
+
+    # --- end start-up marker ---

@@ -48,3 +48,32 @@ def test_bench_catalog_smallest_mode(tmp_path: Path) -> None:
     assert "open_catalog + recover()" in out
     assert "verdict:" in out
     assert list((tmp_path / "cache").glob("catalog-100cam-20000seg-*.db")), "the built catalog is cached"
+
+
+def test_bench_analysis_smallest_mode(tmp_path: Path) -> None:
+    out = run_script("bench_analysis.py", ["--cameras", "2", "--duration", "6", "--quick"], tmp_path, timeout=150)
+    assert "FAILED" not in out, out
+    for mode in ("| keyframes | 2 |", "| decode-all | 2 |", "| recording + analysis | 2 |"):
+        assert mode in out, out
+    row = next(line for line in out.splitlines() if line.startswith("| recording + analysis | 2 |")).split("|")
+    analysed, segments = int(row[7].split("/")[0]), int(row[12])
+    assert analysed > 0 and segments > 0, out
+    assert "latency p99 ms" in out and "verdict:" in out and "cameras per core" in out, out
+
+
+def test_bench_export_smallest_mode(tmp_path: Path) -> None:
+    out = run_script("bench_export.py", ["--minutes", "2", "--width", "320", "--height", "180", "--bitrate", "200000",
+                                         "--repeat", "1", "--ttfb-samples", "2", "--cache-dir", str(tmp_path / "cache")],
+                     tmp_path, timeout=180)
+    assert "nvr export (signed bundle" in out and "nvr clip only" in out and "time to first byte" in out
+    assert "bundle verified: 1800 frames, 120.0 s (range 120 s)" in out
+    assert "verdict:" in out
+    assert list((tmp_path / "cache").glob("export-2min-320x180-*")), "the footage is cached"
+
+
+def test_bench_lpr_smallest_mode(tmp_path: Path) -> None:
+    out = run_script("bench_lpr.py", ["--quick"], tmp_path, timeout=180)
+    assert "| 24 px | day | h264 | 2 |" in out, out
+    row = next(line for line in out.splitlines() if line.startswith("| 24 px | 2 |")).split("|")
+    assert row[3].strip().endswith("%") and row[4].strip().endswith("%"), out  # with and without voting
+    assert "recognition per read: median" in out and "verdict:" in out, out

@@ -448,7 +448,7 @@ BAD_EXPECTED = [
     ("cameras[2].location.lat", 27, "Input should be less than or equal to 90"),
     ("cameras[2].location.lon", 26, "required key is missing"),
     ("plugins.camera_log.level", 30, "Input should be 'debug', 'info' or 'warning'"),
-    ("plugins.nope", 32, "no installed plugin takes a [plugins.nope] table (known: camera_log, detect_openvino)"),
+    ("plugins.nope", 32, "no installed plugin takes a [plugins.nope] table (known: camera_log, "),
 ]
 
 
@@ -602,7 +602,8 @@ def test_plugin_table_is_validated_with_the_plugin_model(tmp_path: Path, models:
 def test_unknown_plugin_table(tmp_path: Path, models: dict) -> None:
     problem = only_problem(tmp_path, "\n[plugins.camera_logg]\nlevel = 'info'\n", models)
     assert (problem.key, problem.line) == ("plugins.camera_logg", 2)
-    assert problem.message == "no installed plugin takes a [plugins.camera_logg] table (known: camera_log, detect_openvino)"
+    assert problem.message.startswith("no installed plugin takes a [plugins.camera_logg] table (known: camera_log, ")
+    assert all(f"{name}" in problem.message for name in models)  # every installed plugin's table is listed
 
 
 def test_plugin_tables_without_plugins(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from nvr.web import auth
 from nvr.web.api_errors import api_errors
 from nvr.web.keys import RUNTIME_KEY
 from nvr.web.openapi import setup as setup_openapi
-from nvr.web.routes import admin, camera_page, cameras, dashboard, events, live, metrics
+from nvr.web.routes import admin, camera_page, cameras, dashboard, events, exports, exports_page, live, metrics
 from nvr.web.templating import ENV_KEY, make_env
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ def create_app(runtime: Runtime) -> web.Application:
     camera_page.setup(app)
     events.setup(app)
     metrics.setup(app)
+    exports.setup(app)
+    exports_page.setup(app)
     admin.setup(app)
     live.setup(app)
     setup_openapi(app)

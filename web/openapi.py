@@ -47,6 +47,31 @@ EVENT_FILTERS = [
     _q("before_id", "keyset paging: events older than this id"), _q("limit", "at most this many (1-500)"),
 ]
 
+PLATE = _p("id", "plate sighting id", "integer")
+PLATE_PATHS: dict[str, dict[str, Any]] = {  # the built-in lpr plugin's routes (nvr.plugins.lpr.api)
+    "/api/plates": {"get": _op(
+        "Plate sightings: exact, prefix or fuzzy search (audited), or the newest without q", role="operator",
+        params=[_q("q", "the plate, any spacing or case", "string"), _q("mode", "exact, prefix or fuzzy", "string"),
+                _q("max_distance", "fuzzy: largest edit distance (O/0, I/1, B/8, S/5, Z/2 cost 0.25)", "number"),
+                _q("camera", "one camera", "string"), _q("start_us", "seen at or after (UTC µs)"),
+                _q("end_us", "seen before (UTC µs)"), _q("min_confidence", "0-1", "number"),
+                _q("before_id", "keyset paging (exact, prefix)"), _q("limit", "at most this many (1-500)")],
+        errors=("400", "401", "403", "404"))},
+    "/api/plates/{id}": {"get": _op("One plate sighting with its recording link", params=[PLATE], role="operator")},
+    "/api/plates/{id}/crop.jpg": {"get": _op("The sighting's best plate crop", ok="image/jpeg", params=[PLATE],
+                                             role="operator")},
+    "/api/plates/watchlist": {
+        "get": _op("Watchlisted plates (config file and API)", role="investigator", errors=("401", "403")),
+        "post": _op("Watch a plate (audited)", status="201", role="investigator", errors=("400", "401", "403", "409"),
+                    body={"type": "object", "required": ["plate", "reason", "owner"], "properties": {
+                        "plate": {"type": "string"}, "reason": {"type": "string"}, "owner": {"type": "string"},
+                        "severity": {"enum": ["info", "low", "medium", "high", "critical"]}}}),
+    },
+    "/api/plates/watchlist/{id}": {"delete": _op("Stop watching a plate (audited)", role="investigator",
+                                                 params=[_p("id", "watchlist entry id", "integer")])},
+    "/api/plates/status": {"get": _op("The plate reader's counters", role="admin", errors=("401", "403"))},
+}
+
 PATHS: dict[str, dict[str, Any]] = {
     "/api/cameras": {"get": _op("Cameras the user may see, with state, stats and analysis status")},
     "/api/cameras/{name}/thumbnail.jpg": {"get": _op(
@@ -61,7 +86,12 @@ PATHS: dict[str, dict[str, Any]] = {
         "One MP4 of a time range, built while it is sent (stream copy; audited)", ok="video/mp4",
         params=[CAMERA, _q("start", "UTC µs or ISO 8601", "string", True), _q("end", "UTC µs or ISO 8601",
                                                                               "string", True)],
-        errors=("400", "401", "403", "404"), role="investigator")},
+        errors=("400", "401", "403", "404", "409", "422"), role="investigator")},
+    "/api/cameras/{name}/play.mp4": {"get": _op(
+        "The same MP4 for the browser's player (inline); where the format changes, the part holding `start`",
+        ok="video/mp4", params=[CAMERA, _q("start", "UTC µs or ISO 8601", "string", True),
+                                _q("end", "UTC µs or ISO 8601", "string", True)],
+        errors=("400", "401", "403", "404", "422"))},
     "/api/cameras/{name}/live.mp4": {"get": _op(
         "The live stream as fragmented MP4 (stream copy, chunked, endless); one upstream connection is shared by "
         "all viewers of a camera", ok="video/mp4", params=[CAMERA, _q("stream", "sub (default) or main", "string")],
@@ -75,7 +105,8 @@ PATHS: dict[str, dict[str, Any]] = {
         errors=("400", "401", "403", "404"))},
     "/api/exports": {
         "get": _op("Export jobs with progress", role="investigator", errors=("401", "403")),
-        "post": _op("Start an evidence export", status="202", role="investigator", errors=("400", "401", "403", "404"),
+        "post": _op("Start an evidence export", status="202", role="investigator",
+                    errors=("400", "401", "403", "404", "422"),
                     body={"type": "object", "required": ["cameras", "start", "end", "case", "reason"], "properties": {
                         "cameras": {"type": "array", "items": {"type": "string"}},
                         "start": {"type": ["string", "integer"]}, "end": {"type": ["string", "integer"]},
@@ -84,9 +115,10 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/exports/{id}": {"get": _op("One export job", params=[EXPORT], role="investigator")},
     "/api/exports/{id}/bundle.zip": {"get": _op("The signed evidence bundle", ok="application/zip",
                                                 params=[EXPORT], role="investigator")},
-    "/api/keys/export": {"get": _op("The installation's export signing public key", role="investigator")},
+    "/api/keys/export": {"get": _op("The installation's export signing public key (anyone may verify bundles)")},
     "/api/audit": {"get": _op("The audit log", role="admin", errors=("400", "401", "403"))},
     "/api/openapi.json": {"get": _op("This document", errors=("401",))},
+    **PLATE_PATHS,
 }
 
 

@@ -48,7 +48,8 @@ class ClipSpec:
     preset: str = "veryfast"
     crf: int = 23
     scene: str = "street"
-    """``street`` (drawn), ``empty`` (a plain wall), ``red-ball`` or ``people-N`` (N photos of a person; scikit-image)."""
+    """``street`` (drawn), ``empty`` (a plain wall), ``red-ball``, ``people-N`` (N photos of a person; scikit-image),
+    or ``plates`` / ``plates-<px>`` (cars with known plates passing, ``nvr.sim.plate_scene``)."""
 
     def __post_init__(self) -> None:
         if self.fps <= 0 or self.duration <= 0:

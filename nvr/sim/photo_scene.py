@@ -91,7 +91,8 @@ class RedBallScene(PhotoScene):
 
 
 def make_scene(name: str, fps: int, duration: float):  # -> SceneRenderer | PhotoScene
-    """The renderer for a ``ClipSpec.scene`` name: ``street``, ``empty``, ``red-ball`` or ``people-1`` .. ``-3``."""
+    """The renderer for a ``ClipSpec.scene`` name: ``street``, ``empty``, ``red-ball``, ``people-1`` .. ``-3``,
+    or ``plates`` / ``plates-<px>`` (cars with known plates, ``nvr.sim.plate_scene``)."""
     from nvr.sim.scene import SceneRenderer
 
     if name == "street":
@@ -102,4 +103,8 @@ def make_scene(name: str, fps: int, duration: float):  # -> SceneRenderer | Phot
         return RedBallScene(fps, duration)
     if name.startswith("people-") and name[7:].isdigit():
         return PhotoScene(fps, duration, int(name[7:]))
-    raise ValueError(f"unknown scene {name!r}: use street, empty, red-ball or people-1 .. people-3")
+    if name == "plates" or name.startswith("plates-"):
+        from nvr.sim.plate_scene import plate_scene
+
+        return plate_scene(name, fps, duration)
+    raise ValueError(f"unknown scene {name!r}: use street, empty, red-ball, people-1 .. people-3 or plates[-<px>]")

@@ -68,7 +68,10 @@ async def camera_list(request: web.Request) -> web.StreamResponse:
         for d in (discovery.devices.values() if discovery else [])
     ]
     analysis = {cam.name: _analysis(request, cam.name) for cam in cameras}
+    exports = runtime.extras.get("exports")
+    key = getattr(exports, "key", None)
     return render(request, "cameras.html", cameras=cameras, counts=counts, state_class=STATE_CLASS, analysis=analysis,
+                  export_fingerprint=key.fingerprint if key is not None else None,
                   plugins=plugins, discovered=discovered,
                   discovery_error=discovery.last_error if discovery else None)
 
