@@ -66,14 +66,21 @@ ROUTES: dict[tuple[str, str], tuple[str, str | None]] = {
     ("GET", "/api/exports/{id}/bundle.zip"): ("investigator", "export"),
     ("GET", "/api/keys/export"): ("viewer", None),  # a public key: anyone may verify bundles
     ("GET", "/api/audit"): ("admin", "global"),  # the log spans every kelurahan: admins of all cameras only
+    # the built-in lpr plugin (its routes come through the web_routes hook; its roles through permission)
+    ("GET", "/api/plates"): ("operator", None),
+    ("GET", "/api/plates/{id}"): ("operator", "plate"),
+    ("GET", "/api/plates/{id}/crop.jpg"): ("operator", "plate"),
+    ("GET", "/api/plates/watchlist"): ("investigator", None),
+    ("POST", "/api/plates/watchlist"): ("investigator", None),
+    ("DELETE", "/api/plates/watchlist/{id}"): ("investigator", "watch"),
+    ("GET", "/api/plates/status"): ("admin", None),
 }
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz")}
 SESSION = {("POST", "/logout")}  # any logged-in user
-SESSION |= {("DELETE", "/api/plates/watchlist/{id}"), ("GET", "/api/plates"), ("GET", "/api/plates/status"), ("GET", "/api/plates/watchlist"), ("GET", "/api/plates/{id}"), ("GET", "/api/plates/{id}/crop.jpg"), ("POST", "/api/plates/watchlist")}  # TEMP
 QUERIES = {"/api/cameras/{name}/timeline": "?start_us=0&end_us=1000000",
            "/api/cameras/{name}/download.mp4": "?start=1000000&end=2000000",
            "/api/cameras/{name}/play.mp4": "?start=1000000&end=2000000"}
-ALLOWED = {200, 202, 303, 400, 409, 422, 503}
+ALLOWED = {200, 201, 202, 303, 400, 409, 422, 503}
 """Statuses that mean "let in": validation errors and conflicts are the handler's, not the gate's."""
 
 
@@ -91,6 +98,7 @@ async def test_every_route_as_every_role_and_scope(write_config, start_server) -
         assert not unknown, f"decide who may use these routes (add them to ROUTES): {sorted(unknown)}"
         catalog = runtime.catalog
         ids: dict[str, dict[str, str]] = {"camera": {"own": "menteng1", "other": "kota1"}, "event": {}, "export": {},
+                                          "plate": {}, "watch": {},
                                           "user": {"own": "viewer-menteng", "other": "viewer-all"}}
         for cam, side in (("menteng1", "own"), ("kota1", "other")):
             await catalog.upsert_camera(cam)
@@ -98,6 +106,17 @@ async def test_every_route_as_every_role_and_scope(write_config, start_server) -
                                                    start_us=1_000_000, end_us=2_000_000),
                                           Snapshot(b"\xff\xd8" + cam.encode(), 640, 360, 1_000_000))
             ids["event"][side] = str(ev.id)
+            if hasattr(catalog, "add_plate_sighting"):
+                from nvr.storage.plates_catalog import NewSighting
+
+                sighting = await catalog.add_plate_sighting(NewSighting(
+                    camera=cam, plate="B 1234 XYZ", plate_key="B1234XYZ", confidence=0.9, reads=3, agreement=1.0,
+                    first_us=1_000_000, last_us=2_000_000, best_us=1_500_000, footage_start_us=0,
+                    footage_end_us=3_000_000), b"\xff\xd8crop")
+                ids["plate"][side] = str(sighting.id)
+            if hasattr(catalog, "add_watch_entry") and side == "own":
+                entry = await catalog.add_watch_entry("B 1 XYZ", "matrix", "Polda", "high", "admin", 1_000_000)
+                ids["watch"]["own"] = str(entry.id)
             if hasattr(catalog, "create_export_job"):
                 from nvr.storage.exports_catalog import NewExportJob
 
@@ -115,7 +134,7 @@ async def test_every_route_as_every_role_and_scope(write_config, start_server) -
         for (method, path), (least, param) in sorted(ROUTES.items()):
             if (method, path) not in routes:
                 continue  # a feature this build does not have
-            for side in ("own", "other") if param not in (None, "global") else ("own",):
+            for side in ("own", "other") if param not in (None, "global", "watch") else ("own",):
                 url = path
                 if param not in (None, "global"):
                     key = {"camera": "{name}", "user": "{username}"}.get(param, "{id}")
@@ -123,6 +142,7 @@ async def test_every_route_as_every_role_and_scope(write_config, start_server) -
                 cases.append((method, path, url + QUERIES.get(path, ""), least, param, side))
 
         failures = []
+        removed: set[str] = set()  # a watchlist entry the first allowed user deleted is gone for the next ones
         async with client() as s:  # anonymous
             for method, path, url, _, _, _ in cases:
                 async with s.request(method, server.url + url.lstrip("/"), allow_redirects=False) as resp:
@@ -151,7 +171,9 @@ async def test_every_route_as_every_role_and_scope(write_config, start_server) -
                     elif ROLE_RANK[role] < ROLE_RANK[least]:
                         want = {403}
                     else:
-                        want = ALLOWED
+                        want = ALLOWED | ({404} if url in removed else set())
+                    if method == "DELETE" and resp.status == 200:
+                        removed.add(url)
                     if resp.status not in want:
                         failures.append(f"{name} {method} {url}: {resp.status}, want {sorted(want)}")
                     # The other kelurahan's name, or its camera's name where the URL did not ask for it, is a leak.
