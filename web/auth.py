@@ -172,6 +172,8 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     if not ok or user is None:
         throttle.failed(key)
         log.warning("failed login for user %r from %s", username, request.remote)
+        await runtime.catalog.audit(username[:64], "login.failed", f"user:{username[:64]}",
+                                    {"remote": request.remote})
         return fail("Wrong username or password.", 401)
     throttle.succeeded(key)
     token = secrets.token_urlsafe(32)
@@ -179,6 +181,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     await runtime.catalog.create_session(token_hash(token), user.id, secrets.token_urlsafe(32),
                                          _now_us() + int(hours * 3600e6))
     log.info("user %s logged in from %s", user.username, request.remote)
+    await runtime.catalog.audit(user.username, "login", f"user:{user.username}", {"remote": request.remote})
     response = web.HTTPSeeOther(next_url)
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Lax", secure=request.secure,
                         max_age=int(hours * 3600))

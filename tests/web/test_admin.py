@@ -60,3 +60,27 @@ async def test_admin_manages_users(write_config, start_server) -> None:
             await login(s, server.url, "viewer", "viewer-password")
             async with s.get(server.url + "admin") as resp:
                 assert resp.status == 403
+
+
+async def test_logins_and_role_changes_are_audited(write_config, start_server) -> None:
+    async with start_server(write_config(CAMERAS)) as server:
+        catalog = server.runtime.catalog
+        await create_user(catalog, "ana", "ana-password", "viewer")
+        async with client() as s:
+            resp = await login(s, server.url, "ana", "wrong-password")
+            assert resp.status == 401
+            await login(s, server.url, "admin", ADMIN_PASSWORD)
+            async with s.get(server.url + "admin") as page:
+                token = csrf_of(await page.text())
+            async with s.post(server.url + "admin/users/ana", allow_redirects=False,
+                              data={"csrf_token": token, "action": "role", "role": "operator", "kelurahan": ""}):
+                pass
+            async with s.get(server.url + "admin") as page:
+                html = await page.text()
+        entries = await catalog.audit_entries(50)
+        actions = [(e.actor, e.action, e.target) for e in entries]
+        assert ("ana", "login.failed", "user:ana") in actions
+        assert ("admin", "login", "user:admin") in actions
+        (change,) = [e for e in entries if e.action == "user.role"]
+        assert change.detail == {"from": ["viewer", None], "to": ["operator", None]}
+        assert "login.failed" in html and "wrong-password" not in html
