@@ -106,6 +106,34 @@ def _list(args: argparse.Namespace) -> int:
     return _with_catalog(args, work)
 
 
+def _token(args: argparse.Namespace) -> int:
+    import secrets
+
+    from nvr.web.auth import token_hash
+
+    async def work(catalog: Any) -> str:
+        user = await _user(catalog, args.username)
+        token = "nvr_" + secrets.token_urlsafe(32)
+        record = await catalog.create_api_token(user.id, args.label, token_hash(token))
+        return (f"{token}\n(token {record.id} for {user.username}, {args.label!r}: shown once; send it as "
+                f"'Authorization: Bearer <token>'; revoke with: nvr user revoke-token {record.id})")
+
+    return _with_catalog(args, work)
+
+
+def _revoke_token(args: argparse.Namespace) -> int:
+    import time
+
+    async def work(catalog: Any) -> str:
+        try:
+            record = await catalog.revoke_api_token(int(args.username), int(time.time() * 1_000_000))
+        except Exception as exc:  # noqa: BLE001 - an unknown id is a CatalogError: report it the same way
+            raise ValueError(str(exc)) from None
+        return f"token {record.id} of {record.username} ({record.label}) revoked"
+
+    return _with_catalog(args, work)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``nvr user ...`` to the CLI."""
     p = sub.add_parser("user", help="manage web users")
@@ -129,3 +157,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     command("list", "list users, roles and scopes", _list)
     command("disable", "stop a user from logging in (ends their sessions)", _set_disabled(True))
     command("enable", "let a disabled user log in again", _set_disabled(False))
+    pt = command("token", "create an API token acting as this user (printed once)", _token)
+    pt.add_argument("--label", required=True, help="what uses the token, e.g. prometheus")
+    command("revoke-token", "revoke an API token (give its id as the name)", _revoke_token)

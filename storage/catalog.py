@@ -14,6 +14,7 @@ from nvr.clock import Clock
 from nvr.errors import CatalogError
 from nvr.models import ROLES, CameraRecord, CameraUsage, Hold, Run, Segment, SegmentSpan, Session, User
 from nvr.storage.events_catalog import EventsCatalog
+from nvr.storage.tokens_catalog import TokensCatalog
 from nvr.storage.exports_catalog import ExportsCatalog
 from nvr.storage.plates_catalog import PlatesCatalog
 
@@ -37,7 +38,7 @@ MAX_SEGMENT_WALL_US = 3600 * 1_000_000
 """Longest wall-clock span one segment may cover; bounds the time-window index scan."""
 
 
-class Catalog(EventsCatalog, ExportsCatalog, PlatesCatalog, abc.ABC):
+class Catalog(TokensCatalog, EventsCatalog, ExportsCatalog, PlatesCatalog, abc.ABC):
     """Async catalog of cameras, runs, segments, users, sessions and meta values.
 
     Every method does its I/O off the event loop. Timestamps are integer UTC

@@ -19,6 +19,7 @@ from nvr.models import CameraRecord, CameraUsage, Hold, Run, Segment, SegmentSpa
 from nvr.storage.catalog import MAX_SEGMENT_WALL_US, Catalog, validate_new_segment, validate_role
 from nvr.storage.migrations import MIGRATIONS_TABLE_SQL, Migration, load_migrations, migrate
 from nvr.storage.sqlite_events import SqliteEventsMixin
+from nvr.storage.sqlite_tokens import SqliteTokensMixin
 from nvr.storage.sqlite_exports import SqliteExportsMixin
 from nvr.storage.sqlite_plates import SqlitePlatesMixin
 
@@ -55,7 +56,7 @@ def _user(*row: Any) -> User:
     return User(*row[:6], disabled=bool(row[6]))
 
 
-class SqliteCatalog(SqliteEventsMixin, SqliteExportsMixin, SqlitePlatesMixin, Catalog):
+class SqliteCatalog(SqliteTokensMixin, SqliteEventsMixin, SqliteExportsMixin, SqlitePlatesMixin, Catalog):
     """Catalog stored in one SQLite file; all SQL runs on a dedicated thread.
 
     Cancelling an awaiting caller does not cancel the SQL already queued: it

@@ -82,6 +82,15 @@ def _wants_json(request: web.Request) -> bool:
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Attach the user from the session cookie or refuse the request."""
     runtime = request.app[RUNTIME_KEY]
+    bearer = request.headers.get("Authorization", "")
+    if bearer.startswith("Bearer "):  # a machine: no cookies, so no CSRF to check
+        user_id = await runtime.catalog.api_token_user(token_hash(bearer[7:].strip()), _now_us())
+        user = await runtime.catalog.get_user_by_id(user_id) if user_id is not None else None
+        if user is None or user.disabled:
+            raise web.HTTPUnauthorized(text='{"error": "unknown or revoked API token"}', content_type="application/json")
+        request[USER_KEY] = user
+        request[CSRF_KEY] = ""
+        return await handler(request)
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         session = await runtime.catalog.get_session(token_hash(token))
