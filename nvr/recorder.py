@@ -1,32 +1,50 @@
-"""Records one camera's main stream to fragmented-MP4 segments (stream copy) in its own thread, reconnecting forever."""
+"""Records one camera's main stream to fragmented-MP4 segments (stream copy) as a task on the ingest loop."""
 
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import re
-import threading
 import time
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
-import av
-
 from nvr.camera_worker import backoff_delay
+from nvr.ingest_thread import ingest_loop, submit
+from nvr.media_units import AccessUnit, AudioUnit
 from nvr.recorder_events import STATES, RecorderListener, RecorderStats
 from nvr.recorder_run import StreamRecorder
-from nvr.segment_writer import audio_supported
+from nvr.rtcp import sender_report
+from nvr.rtp_audio import AudioDepacketizer
+from nvr.rtp_depacketize import VideoDepacketizer
+from nvr.rtsp_client import RtspClient, SessionMedia
+from nvr.rtsp_errors import RtspStatusError, classify
+from nvr.rtsp_wire import PacketHandler
+
+__all__ = ["Recorder", "RecorderStats", "classify", "credential_url", "scrub"]
 
 log = logging.getLogger(__name__)
 
 IO_TIMEOUT_S = 2.0
-"""Socket-level read timeout (FFmpeg's RTSP ``timeout``): how often a silent connection hands control back."""
+"""Upper bound of how often a connection's watchdog looks for a stall, a closed connection or a failure."""
 STOP_GRACE_S = 2.5
-"""How long ``stop()`` waits for the thread before reporting ``stopped`` anyway."""
+"""How long ``stop()`` waits for the recorder before reporting ``stopped`` anyway."""
 HEALTHY_AFTER_S = 30.0
 """A connection that recorded this long resets the reconnect backoff."""
+DRAIN_S = 2.0
+"""At the end, how long the recorder waits for its last segments to become durable before saying stopped."""
+READ_BATCH_S = 0.08
+"""Once a connection has played a while, the ingest loop wakes for it only when about this much of its
+media waits in the socket (``RtspClient.read_batch``, sized from the measured byte rate): a few reads a
+second instead of one every few packets. It delays a picture by about this much, which the receipt-time
+envelope (``docs/design/time.md``) absorbs."""
+READ_BATCH_AFTER_S = 2.0
+"""Batching starts this long into a connection (the run is anchored on unbatched reads) and adapts as often."""
+READ_BATCH_MAX = 64 * 1024
 _RATE_WINDOW_US = 2_000_000
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]*@")
 
@@ -53,44 +71,23 @@ def scrub(text: str, *secrets: str | None) -> str:
     return text
 
 
-def classify(exc: BaseException, *, opening: bool, elapsed_s: float, open_timeout_s: float) -> tuple[str, str]:
-    """Map a PyAV/OS exception to ``(state, detail)``; the detail never contains the URL."""
-    if isinstance(exc, av.error.HTTPUnauthorizedError):
-        return "auth_failed", "401 Unauthorized: wrong user name or password"
-    if isinstance(exc, av.error.HTTPForbiddenError):
-        return "auth_failed", "403 Forbidden: this user may not open the stream"
-    if isinstance(exc, av.error.HTTPNotFoundError):
-        return "not_found", "404 Not Found: no stream at this path"
-    if isinstance(exc, ConnectionRefusedError):
-        return "offline", "connection refused"
-    if isinstance(exc, (TimeoutError, av.error.ExitError)):
-        return "offline", "timed out: no answer" if opening else "timed out"
-    code = getattr(exc, "errno", None)
-    if code in (errno.EHOSTUNREACH, errno.EHOSTDOWN):
-        return "offline", "host unreachable"
-    if code == errno.ENETUNREACH:
-        return "offline", "network unreachable"
-    if code in (errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE):
-        return "offline", "connection reset"
-    if opening and isinstance(exc, av.error.InvalidDataError) and elapsed_s >= open_timeout_s - 0.1:
-        return "offline", "timed out: no answer"
-    if isinstance(exc, av.error.HTTPServerError):
-        return "error", "the camera answered with a server error (5xx)"
-    if isinstance(exc, av.error.FFmpegError):
-        return "error", f"{exc.strerror or type(exc).__name__}"
-    return "error", f"{type(exc).__name__}: {exc}"
+@dataclass
+class _Session:
+    """One playing connection: the client, what it plays, and the unit consumers."""
 
-
-class _Ended(Exception):
-    """A connection ended; carries the state to report."""
-
-    def __init__(self, state: str, detail: str) -> None:
-        super().__init__(detail)
-        self.state, self.detail = state, detail
+    client: RtspClient
+    media: SessionMedia
+    run: StreamRecorder
+    video: VideoDepacketizer
+    audio: AudioDepacketizer | None
 
 
 class Recorder:
-    """One camera's recorder. ``start()`` from the event loop; ``await stop()`` returns within ~3 s."""
+    """One camera's recorder. ``start()`` from the event loop; ``await stop()`` returns within ~3 s.
+
+    The connection runs on the shared ingest loop (``nvr.ingest_thread``);
+    listener callbacks are delivered on ``loop``, in order.
+    """
 
     def __init__(self, *, camera: str, url: str, username: str | None, password: str | None,
                  transport: Literal["tcp", "udp"], storage_root: Path, segment_seconds: float,
@@ -107,18 +104,24 @@ class Recorder:
         self._segment_seconds = segment_seconds
         self._stall_s = stall_timeout_s
         self._reconnect_max_s = reconnect_max_s
-        self._io_timeout_s = min(io_timeout_s, stall_timeout_s)
+        self._check_s = max(0.05, min(io_timeout_s, stall_timeout_s / 4, 1.0))
         self._open_timeout_s = open_timeout_s or max(stall_timeout_s, 5.0)
         self._healthy_s = healthy_after_s
         self._stop_grace_s = stop_grace_s
         self._listener, self._loop = listener, loop
-        self._thread: threading.Thread | None = None
+        self._task: Future[None] | None = None
         self._done: asyncio.Future[None] | None = None
         self._stopping = False
-        self._wake = threading.Event()
+        self._wake = asyncio.Event()
+        self._opening: asyncio.Future[Any] | None = None
+        self._run: StreamRecorder | None = None
+        self._failure: BaseException | None = None
+        self._outbox: deque[tuple[str, tuple[Any, ...]]] = deque()
+        self._waiting: Future[int] | None = None
         self._state, self._detail = "stopped", None
         self._frames = self._bytes = self._segments = self._reconnects = 0
         self._last_us: int | None = None
+        self._last_video = 0.0
         self._win_start_us = 0
         self._win_frames = self._win_bytes = 0
         self._fps = self._bps = 0.0
@@ -127,30 +130,29 @@ class Recorder:
 
     # ------------------------------------------------------------------ public
     def start(self) -> None:
-        """Start the recording thread (call from the event loop)."""
-        if self._thread is not None:
+        """Start recording (call from the event loop ``loop``)."""
+        if self._task is not None:
             raise RuntimeError(f"recorder {self.camera} already started")
         self._done = self._loop.create_future()
-        self._thread = threading.Thread(target=self._main, name=f"rec:{self.camera}", daemon=True)
-        self._thread.start()
+        self._task = submit(self._main())
 
     async def stop(self) -> None:
         """Stop recording: close the open segment (durably) and the connection; idempotent."""
         self._stopping = True
-        self._wake.set()
+        self._on_ingest(self._signal)
         if self._done is None:
             return
         try:
             await asyncio.wait_for(asyncio.shield(self._done), self._stop_grace_s)
         except TimeoutError:
-            log.warning("camera %s: recorder thread still busy after %.1f s; reporting stopped", self.camera,
+            log.warning("camera %s: recorder still busy after %.1f s; reporting stopped", self.camera,
                         self._stop_grace_s)
-            self._state, self._detail = "stopped", "stop timed out; the thread ends on its own"
+            self._state, self._detail = "stopped", "stop timed out; the recorder ends on its own"
             self._deliver("state_changed", (self.camera, "stopped", self._detail))
 
     def retry_now(self) -> None:
         """Cut the current backoff wait short (an operator pressed retry); no effect while connected."""
-        self._wake.set()
+        self._on_ingest(self._wake.set)
 
     @property
     def state(self) -> str:
@@ -164,18 +166,57 @@ class Recorder:
                              last_packet_at=self._last_us, segments=self._segments, reconnects=self._reconnects,
                              state=self._state, detail=self._detail)
 
-    # ------------------------------------------------------------------ events (thread -> loop)
+    # ------------------------------------------------------------------ events (ingest loop -> loop)
+    def _on_ingest(self, fn: Any) -> None:
+        try:
+            ingest_loop().call_soon_threadsafe(fn)
+        except RuntimeError:
+            pass
+
+    def _signal(self) -> None:
+        self._wake.set()
+        if self._stopping and self._opening is not None and not self._opening.done():
+            self._opening.cancel()
+
     def _emit(self, name: str, *args: Any) -> None:
-        if name == "segment_closed":
-            self._segments += 1
-        elif name == "run_started":
+        if name == "run_started":
             self._last_run_key = args[0]
             self._set_state("recording", None)
         elif name == "run_ended":
             self._last_run_end = args[1]
+        self._outbox.append((name, args))
+        if len(self._outbox) == 1 or self._waiting is None:
+            self._pump()
+
+    def _pump(self) -> None:
+        """Deliver queued events in order; a closed segment waits until its file is durable."""
+        box = self._outbox
+        while box:
+            name, args = box[0]
+            if name == "segment_closed":
+                seg, durable = args
+                if not durable.done():
+                    if self._waiting is not durable:
+                        self._waiting = durable
+                        durable.add_done_callback(lambda _f: self._on_ingest(self._pump))
+                    return
+                self._waiting = None
+                box.popleft()
+                error = durable.exception()
+                if error is not None:
+                    log.error("camera %s: segment %s could not be finished (%s); its .part file is left for "
+                              "recovery", self.camera, seg.relpath, error)
+                    self._fail(error)
+                    continue
+                self._segments += 1
+                self._post(name, (seg,))
+            else:
+                box.popleft()
+                self._post(name, (self.camera, *args))
+
+    def _post(self, name: str, args: tuple[Any, ...]) -> None:
         try:
-            self._loop.call_soon_threadsafe(self._deliver, name, (self.camera, *args) if name != "segment_closed"
-                                            else args)
+            self._loop.call_soon_threadsafe(self._deliver, name, args)
         except RuntimeError:  # the loop is closed: nobody is listening any more
             log.debug("camera %s: event %s dropped (event loop closed)", self.camera, name)
 
@@ -196,30 +237,33 @@ class Recorder:
         self._state, self._detail = state, detail
         self._emit("state_changed", state, detail)
 
-    # ------------------------------------------------------------------ thread
-    def _main(self) -> None:
+    # ------------------------------------------------------------------ ingest loop
+    async def _main(self) -> None:
         failures = 0
         try:
             while not self._stopping:
                 started = time.monotonic()
                 if self._root.is_dir():
                     self._set_state("connecting", None)
-                    recorded_s, state, detail = self._connection()
+                    recorded_s, state, detail = await self._connection()
                 else:  # never create it: an unmounted disk must not fill the system disk instead
                     recorded_s, state, detail = 0.0, "error", f"storage root {self._root} is not a folder"
                 if self._stopping:
                     break
                 failures = 1 if recorded_s >= self._healthy_s else failures + 1
                 self._set_state(state, detail)
-                self._wake.wait(backoff_delay(failures, cap_s=self._reconnect_max_s))
-                if not self._stopping:
-                    self._wake.clear()  # a retry_now() ended the wait early
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), backoff_delay(failures, cap_s=self._reconnect_max_s))
+                except TimeoutError:
+                    pass
                 self._reconnects += 1
                 log.debug("camera %s: reconnecting after %.1f s", self.camera, time.monotonic() - started)
-        except BaseException as exc:  # the thread must report, whatever happened
-            log.exception("camera %s: recorder thread crashed", self.camera)
+        except BaseException as exc:  # the recorder must report, whatever happened
+            log.exception("camera %s: recorder crashed", self.camera)
             self._set_state("error", f"recorder crashed: {type(exc).__name__}")
         finally:
+            await self._drain()
             self._set_state("stopped", None)
             done = self._done
             try:
@@ -227,95 +271,175 @@ class Recorder:
             except RuntimeError:
                 pass
 
-    def _connection(self) -> tuple[float, str, str]:
-        """One connection: open, record until it ends; returns (seconds recorded, state, detail)."""
-        options = {"rtsp_transport": self._transport, "timeout": str(int(self._io_timeout_s * 1_000_000))}
-        if self._transport == "udp":
-            options["buffer_size"] = str(4 << 20)
-        opened = time.monotonic()
-        try:
-            container = av.open(credential_url(self._url, self._username, self._password), options=options,
-                                timeout=(self._open_timeout_s, self._stall_s))
-        except Exception as exc:
-            state, detail = classify(exc, opening=True, elapsed_s=time.monotonic() - opened,
-                                     open_timeout_s=min(self._open_timeout_s, self._io_timeout_s))
-            return 0.0, state, detail
-        recording_since = time.monotonic()
-        try:
-            if not container.streams.video:
-                return 0.0, "error", "the stream has no video track"
-            return self._record(container)
-        finally:
-            try:
-                container.close()
-            except Exception as exc:
-                log.debug("camera %s: closing the connection: %s", self.camera, exc)
-            log.debug("camera %s: connection closed after %.1f s", self.camera, time.monotonic() - recording_since)
+    async def _drain(self) -> None:
+        """Wait (a little) for closed segments to become durable, so their events precede ``stopped``."""
+        pending = [asyncio.wrap_future(args[1]) for name, args in self._outbox if name == "segment_closed"]
+        if pending:
+            await asyncio.wait(pending, timeout=DRAIN_S)
+        self._pump()
 
-    def _record(self, container: Any) -> tuple[float, str, str]:
-        video = container.streams.video[0]
-        audio = next((s for s in container.streams.audio if audio_supported(s)), None)
-        streams = [video] if audio is None else [video, audio]
-        vindex = video.index
-        run = StreamRecorder(camera=self.camera, root=self._root, video=video, audio=audio,
-                             segment_seconds=self._segment_seconds, emit=self._emit,
-                             last_run_key=self._last_run_key, last_run_end=self._last_run_end)
-        started = time.monotonic()
-        last_video = last_any = started
-        quiet_s = self._io_timeout_s * 0.9
-        stall_s = self._stall_s
-        ended: _Ended | None = None
+    async def _connection(self) -> tuple[float, str, str]:
+        """One connection: open, record until it ends; returns (seconds recorded, state, detail)."""
+        client = RtspClient(self._url, self._username, self._password, transport=self._transport,
+                            request_timeout=self._open_timeout_s)
+        self._failure = None
+        self._opening = asyncio.ensure_future(self._open(client))
         try:
-            while ended is None and not self._stopping:
-                packets = container.demux(streams)
-                while not self._stopping:
-                    try:
-                        packet = next(packets)
-                    except StopIteration:
-                        ended = _Ended("offline", "connection closed by the camera")
-                        break
-                    except (TimeoutError, av.error.ExitError) as exc:
-                        # TimeoutError: the socket was silent for io_timeout_s; ExitError: PyAV's read
-                        # timeout (stall_timeout_s) passed without a whole packet.
-                        if isinstance(exc, av.error.ExitError) or time.monotonic() - last_video >= stall_s:
-                            ended = _Ended("stalled", f"no video for {stall_s:g} s")
-                        break  # a fresh demux generator continues the same connection
-                    except (av.error.FFmpegError, OSError) as exc:
-                        ended = _Ended(*classify(exc, opening=False, elapsed_s=0.0, open_timeout_s=0.0))
-                        break
-                    size = packet.size
-                    if not size:
-                        continue  # the flush packets PyAV yields at the end of the stream
-                    now_us = time.time_ns() // 1000
-                    mono = time.monotonic()
-                    self._bytes += size
-                    self._last_us = now_us
-                    if packet.stream_index == vindex:
-                        self._frames += 1
-                        if mono - last_any < quiet_s:
-                            # Not after a silence: when the socket goes quiet the demuxer hands over the
-                            # frame it was holding, which says nothing about the camera being alive.
-                            last_video = mono
-                        run.on_video(packet, now_us)
-                    else:
-                        run.on_audio(packet, now_us)
-                        if mono - last_video >= stall_s:
-                            ended = _Ended("stalled", f"no video for {stall_s:g} s")
-                            break
-                    last_any = mono
-                    if now_us >= self._win_start_us + _RATE_WINDOW_US:
-                        self._update_rates(now_us)
-                packets.close()
-            run.finish("shutdown" if ended is None else ended.detail)
-        except Exception as exc:  # writing failed (disk full, I/O error...): the connection is fine, the disk is not
-            log.exception("camera %s: recording failed", self.camera)
-            detail = f"recording failed: {getattr(exc, 'strerror', None) or type(exc).__name__}"
-            run.abandon(detail)
-            ended = _Ended("error", detail)
+            session = await self._opening
+        except asyncio.CancelledError:
+            client.abort()
+            self._run = None
+            if self._stopping:
+                return 0.0, "stopped", "stopped"
+            raise
+        except Exception as exc:
+            client.abort()
+            self._run = None
+            state, detail = classify(exc, opening=True)
+            if state == "error" and not isinstance(exc, (OSError, TimeoutError)):
+                log.info("camera %s: cannot open the stream: %s", self.camera, detail)
+            return 0.0, state, detail
+        finally:
+            self._opening = None
+        return await self._record(session)
+
+    async def _open(self, client: RtspClient) -> _Session:
+        async with asyncio.timeout(self._open_timeout_s):
+            media = await client.open()
+            run = StreamRecorder(camera=self.camera, root=self._root, video=media.video, audio=None,
+                                 segment_seconds=self._segment_seconds, emit=self._emit,
+                                 last_run_key=self._last_run_key, last_run_end=self._last_run_end)
+            self._run = run
+            video = VideoDepacketizer(media.video.codec, self._on_video, media.video.payload_type)
+            await client.setup(media.video_control, video.packet, self._rtcp(True))
+            audio = None
+            if media.audio is not None and media.audio_control is not None:
+                unpack = AudioDepacketizer(media.audio, self._on_audio)
+                try:
+                    await client.setup(media.audio_control, unpack.packet, self._rtcp(False))
+                    run.attach_audio(media.audio)
+                    audio = unpack
+                except RtspStatusError as exc:
+                    log.info("camera %s: audio track refused (%s); recording video only", self.camera, exc.status)
+            self._last_video = time.monotonic()
+            await client.play(media.play_url)
+            return _Session(client, media, run, video, audio)
+
+    async def _record(self, session: _Session) -> tuple[float, str, str]:
+        client, run = session.client, session.run
+        client.closed.add_done_callback(lambda _f: self._wake.set())
+        started = last_keepalive = time.monotonic()
+        keepalive_s = max(1.0, min(client.session_timeout_s * 0.5, 30.0))
+        batch, batch_at, batch_bytes = 1, started + READ_BATCH_AFTER_S, client.wire.received if client.wire else 0
+        ended: tuple[str, str] | None = None
+        keepalive: asyncio.Task[None] | None = None
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._check_s)
+            except TimeoutError:
+                pass
+            if self._stopping:
+                break
+            now = time.monotonic()
+            if self._failure is not None:
+                ended = ("error", f"recording failed: {_reason(self._failure)}")
+                break
+            if client.closed.done():
+                error = client.closed.result()
+                ended = classify(error, opening=False) if error is not None else \
+                    ("offline", "connection closed by the camera")
+                break
+            if now - self._last_video >= self._stall_s:
+                ended = ("stalled", f"no video for {self._stall_s:g} s")
+                break
+            if now - last_keepalive >= keepalive_s and (keepalive is None or keepalive.done()):
+                last_keepalive = now
+                keepalive = asyncio.ensure_future(self._keepalive(client, session.media.play_url))
+            if now >= batch_at and client.wire is not None:
+                received = client.wire.received
+                rate = (received - batch_bytes) / max(0.1, now - batch_at + READ_BATCH_AFTER_S)
+                want = max(1, min(READ_BATCH_MAX, int(rate * READ_BATCH_S)))
+                if abs(want - batch) > batch // 4:
+                    batch = want
+                    client.read_batch(batch)
+                batch_at, batch_bytes = now + READ_BATCH_AFTER_S, received
+        if keepalive is not None:
+            keepalive.cancel()
+        if batch > 1 and not client.closed.done():  # read what waits below the mark before closing the files
+            client.read_batch(1)
+            for _ in range(3):
+                await asyncio.sleep(0)
+        if ended is not None and ended[0] == "error" and self._failure is not None:
+            log.error("camera %s: %s", self.camera, ended[1])
+            run.abandon(ended[1])
+        else:
+            try:
+                run.finish("shutdown" if ended is None else ended[1])
+            except Exception as exc:  # the last fragment could not be written
+                log.exception("camera %s: closing the segment failed", self.camera)
+                run.abandon(f"recording failed: {_reason(exc)}")
+                ended = ("error", f"recording failed: {_reason(exc)}")
+        self._run = None
+        if session.video.lost_packets:
+            log.info("camera %s: %d RTP packets lost, %d pictures dropped on this connection", self.camera,
+                     session.video.lost_packets, session.video.dropped_units)
+        if client.closed.done():
+            client.abort()
+        else:
+            await client.teardown(session.media.play_url)
         recorded = time.monotonic() - started
-        if ended is None:
-            return recorded, "stopped", "stopped"
-        return recorded, ended.state, ended.detail
+        return (recorded, "stopped", "stopped") if ended is None else (recorded, *ended)
+
+    async def _keepalive(self, client: RtspClient, url: str) -> None:
+        try:
+            await client.keepalive(url)
+        except Exception as exc:  # a dead connection shows up as closed; a refused keep-alive is harmless
+            log.debug("camera %s: keep-alive: %s", self.camera, type(exc).__name__)
+
+    # ------------------------------------------------------------------ units (ingest loop, per picture)
+    def _on_video(self, unit: AccessUnit) -> None:
+        run = self._run
+        if run is None or self._failure is not None:
+            return
+        self._frames += 1
+        self._bytes += len(unit.data)
+        recv_us = self._last_us = unit.recv_us
+        self._last_video = time.monotonic()
+        try:
+            run.on_video(unit)
+        except Exception as exc:  # writing failed (disk full, I/O error...): the connection is fine, the disk is not
+            self._fail(exc)
+        if recv_us >= self._win_start_us + _RATE_WINDOW_US:
+            self._update_rates(recv_us)
+
+    def _on_audio(self, unit: AudioUnit) -> None:
+        run = self._run
+        if run is None or self._failure is not None:
+            return
+        self._bytes += len(unit.data)
+        self._last_us = unit.recv_us
+        try:
+            run.on_audio(unit)
+        except Exception as exc:
+            self._fail(exc)
+
+    def _rtcp(self, video: bool) -> PacketHandler:
+        """A handler for a track's RTCP: sender reports let the recorder line audio up with video exactly."""
+        def handle(data: bytes, view: memoryview, start: int, end: int, recv_us: int) -> None:
+            run = self._run
+            if run is not None:
+                report = sender_report(data, start, end)
+                if report is not None:
+                    run.sender_report(video, report)
+
+        return handle
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._failure is None:
+            log.error("camera %s: recording failed: %s", self.camera, exc, exc_info=exc)
+            self._failure = exc
+            self._wake.set()
 
     def _update_rates(self, now_us: int) -> None:
         span = now_us - self._win_start_us
@@ -323,3 +447,7 @@ class Recorder:
             self._fps = (self._frames - self._win_frames) * 1e6 / span
             self._bps = (self._bytes - self._win_bytes) * 8e6 / span
         self._win_start_us, self._win_frames, self._win_bytes = now_us, self._frames, self._bytes
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__

@@ -49,9 +49,9 @@ class RecorderStats:
     """A snapshot of one recorder's counters (cumulative since ``start()`` unless noted)."""
 
     frames: int
-    """Video packets received."""
+    """Video pictures (access units) received."""
     bytes: int
-    """Bytes of media received (video and audio)."""
+    """Bytes of media received (video and audio payload)."""
     bitrate_bps: float
     """Over the last few seconds."""
     fps: float

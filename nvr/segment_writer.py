@@ -1,32 +1,34 @@
-"""One fragmented-MP4 segment on disk: stream copy into ``.part``, then fsync, rename and fsync the folder."""
+"""One fragmented-MP4 segment on disk: fragments written to ``.part``, then fsync, rename and fsync the folder.
+
+The boxes are built in memory on the ingest thread (``nvr.fmp4_mux``); every
+file operation runs in order on the shared file pool (``SerialJobs``), so the
+packet path never blocks on the disk. A fragment (one keyframe to the next)
+reaches the file with one ``writev`` as soon as the next keyframe arrives, so a
+crash loses at most the open fragment.
+"""
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import io
 import logging
-from fractions import Fraction
+import os
+from concurrent.futures import Future
 from pathlib import Path
 
-import av
-from av.packet import Packet
-from av.stream import Stream
-
+from nvr.fmp4_mux import AUDIO_TRACK, VIDEO_TRACK, AudioEntry, TrackRun, VideoEntry, fragment, init_segment
+from nvr.h26x import avcc_record, hvcc_record
+from nvr.ingest_thread import SerialJobs
+from nvr.media_units import AudioTrack, VideoTrack
 from nvr.parameter_sets import ParameterSets
-from nvr.storage.durable import durable_rename, make_dirs_durable
+from nvr.storage.durable import fsync_dir, make_dirs_durable
 from nvr.storage.layout import partial_path
 
 log = logging.getLogger(__name__)
 
-MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
-"""moov up front (no samples), then one moof+mdat fragment per keyframe; the base offset is the moof itself."""
-MUX_OPTIONS = {"movflags": MOVFLAGS, "flush_packets": "1"}
-"""``flush_packets`` hands each finished fragment to the OS at once, so a crash loses at most the open one."""
-TIME_BASE = Fraction(1, 90_000)
-"""Video timestamps handed to the writer are 90 kHz ticks relative to the segment start."""
-
-_refused_audio: set[str] = set()
+_IOV_MAX = 1000
+"""Buffers per ``writev`` call (the kernel's limit is 1024)."""
+AUDIO_FOURCC = {"aac": b"mp4a", "pcm_alaw": b"alaw", "pcm_mulaw": b"ulaw"}
+"""How each audio codec is stored: AAC as mp4a/esds; G.711 as is (``alaw``/``ulaw``, which FFmpeg demuxes)."""
 
 
 def stagger_fraction(camera: str) -> float:
@@ -44,88 +46,144 @@ def first_target(camera: str, target: int) -> int:
     return max(1, int(target * stagger_fraction(camera)))
 
 
-def audio_supported(stream: Stream | None) -> bool:
-    """Whether the mp4 muxer can store ``stream``'s codec as is (G.711, for one, it cannot)."""
-    if stream is None or stream.codec_context is None:
-        return False
-    name = stream.codec_context.name
-    if name in _mp4_codecs():
-        return True
-    if name not in _refused_audio:
-        _refused_audio.add(name)
-        log.warning("the mp4 muxer cannot store %s audio: recording video only for such cameras", name)
-    return False
+def video_entry(codec: str, params: ParameterSets) -> VideoEntry:
+    """The ``avc1``/``hvc1`` sample entry for ``params``; ValueError if they lack a usable SPS."""
+    info = params.info
+    if codec == "h264":
+        config = avcc_record(params.nals, info)
+        fourcc = b"avc1"
+    elif codec == "hevc":
+        if info is None:
+            raise ValueError("the H.265 parameter sets have no SPS that could be parsed")
+        config = hvcc_record(params.nals, info)
+        fourcc = b"hvc1"
+    else:
+        raise ValueError(f"cannot store {codec} video")
+    width, height = (info.width, info.height) if info is not None else (params.width or 0, params.height or 0)
+    return VideoEntry(fourcc, width, height, config)
 
 
-@functools.cache
-def _mp4_codecs() -> frozenset[str]:
-    with av.open(io.BytesIO(), mode="w", format="mp4") as probe:
-        return frozenset(probe.supported_codecs)
+def audio_entry(track: AudioTrack) -> AudioEntry:
+    """The sample entry for an audio track (timed in its RTP clock, which is its sample rate)."""
+    return AudioEntry(AUDIO_FOURCC[track.codec], track.clock_rate, max(1, track.channels), track.config)
 
 
 class SegmentWriter:
-    """Writes one segment; every method blocks on I/O (call it from the recorder thread).
+    """Writes one segment; called on the ingest thread, never blocks on I/O.
 
-    Packets must arrive in decode order with timestamps relative to the
-    segment start (video in 90 kHz ticks; audio in its own stream time base).
-    The first video packet must be a keyframe.
+    Video timestamps are 90 kHz ticks from the segment start, audio ones are
+    in the audio clock from the segment start. The first video sample must be
+    a keyframe; each keyframe starts a fragment. ``jobs.error`` holds the first
+    I/O error (the recorder checks it and ends the connection).
     """
 
-    def __init__(self, root: Path, relpath: str, video: Stream, params: ParameterSets | None,
-                 audio: Stream | None = None) -> None:
+    def __init__(self, root: Path, relpath: str, video: VideoTrack, params: ParameterSets,
+                 audio: AudioTrack | None = None) -> None:
         self.relpath = relpath
         self.final = root / relpath
         self.part = partial_path(self.final)
-        make_dirs_durable(self.final.parent, root)
+        self.codec = video.codec
+        entry = video_entry(video.codec, params)
+        self.width = entry.width or None
+        self.height = entry.height or None
+        self.params = params
+        self.has_audio = audio is not None
+        head = init_segment(entry, audio_entry(audio) if audio is not None else None)
+        self.size = len(head)
         self.frames = 0
         self.keyframes = 0
-        self.width = params.width if params and params.width else video.codec_context.width or None
-        self.height = params.height if params and params.height else video.codec_context.height or None
-        self._out = av.open(str(self.part), mode="w", format="mp4", options=MUX_OPTIONS)
-        try:
-            self._video = self._out.add_stream_from_template(video)
-            self._video.time_base = TIME_BASE
-            if params is not None:
-                self._video.codec_context.extradata = params.annexb()
-            if self.width and self.height:
-                self._video.codec_context.width = self.width
-                self._video.codec_context.height = self.height
-            self._audio = self._out.add_stream_from_template(audio) if audio is not None else None
-        except BaseException:
-            self._out.close()
-            raise
+        self._seq = 0
+        self._video: TrackRun | None = None
+        self._audio: TrackRun | None = None
+        self._audio_end = 0
+        self._fd: int | None = None
+        self.jobs = SerialJobs()
+        self.jobs.submit(self._open, root, head)
 
-    def write_video(self, packet: Packet, dts: int, pts: int, duration: int, keyframe: bool) -> None:
-        """Mux one video packet (90 kHz ticks from the segment start)."""
-        packet.stream = self._video
-        packet.time_base = TIME_BASE
-        packet.dts = dts
-        packet.pts = pts
-        packet.duration = duration
-        self._out.mux_one(packet)
+    # ------------------------------------------------------------------ samples (ingest thread)
+    def write_video(self, data: bytes, dts: int, duration: int, key: bool) -> None:
+        """Add one picture (MP4 sample: 4-byte-length NAL units)."""
+        run = self._video
+        if key and run is not None:
+            self._flush()
+            run = None
+        if run is None:
+            run = self._video = TrackRun(VIDEO_TRACK, dts, key)
+        run.add(data, duration)
         self.frames += 1
-        if keyframe:
+        if key:
             self.keyframes += 1
 
-    def write_audio(self, packet: Packet, dts: int, duration: int) -> None:
-        """Mux one audio packet (90 kHz ticks from the segment start); ignored if the segment has no audio."""
-        if self._audio is None:
+    def write_audio(self, data: bytes, dts: int, duration: int) -> None:
+        """Add one audio frame; ignored when the segment has no audio track or ``dts`` is not after the last."""
+        if not self.has_audio:
             return
-        packet.stream = self._audio
-        packet.time_base = TIME_BASE
-        packet.dts = packet.pts = dts
-        packet.duration = duration
-        self._out.mux_one(packet)
+        run = self._audio
+        if run is None:
+            run = self._audio = TrackRun(AUDIO_TRACK, dts)
+        elif dts != self._audio_end:  # a gap (lost packets) or an overlap: fit the previous frame to it
+            fixed = dts - (self._audio_end - run.durations[-1])
+            if fixed <= 0:
+                return
+            run.durations[-1] = fixed
+        run.add(data, duration)
+        self._audio_end = dts + duration
 
-    def close(self) -> int:
-        """Finish the file, make it durable under its final name, and return its size in bytes."""
-        self._out.close()
-        durable_rename(self.part, self.final)
-        return self.final.stat().st_size
+    def close(self) -> Future[int]:
+        """Write the open fragment, then (on the pool) fsync, rename and fsync the folder; the future gives the size."""
+        self._flush()
+        return self.jobs.submit(self._finish, self.size)
 
     def abandon(self) -> None:
-        """Close after a failure, leaving whatever complete fragments reached the ``.part`` file."""
+        """After a failure: close the file, leaving whatever complete fragments reached the ``.part`` file."""
+        self._video = self._audio = None
+        self.jobs.submit(self._close_quietly)
+
+    def _flush(self) -> None:
+        buffers = fragment(self._seq + 1, self._video, self._audio)
+        self._video = self._audio = None
+        if not buffers:
+            return
+        self._seq += 1
+        self.size += sum(map(len, buffers))
+        self.jobs.submit(self._write, buffers)
+
+    # ------------------------------------------------------------------ file work (pool threads)
+    def _open(self, root: Path, head: bytes) -> None:
+        make_dirs_durable(self.final.parent, root)
+        self._fd = os.open(self.part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        self._write([head])
+
+    def _write(self, buffers: list[bytes]) -> None:
+        fd = self._fd
+        if fd is None:
+            raise OSError(f"{self.part} is not open")
+        for i in range(0, len(buffers), _IOV_MAX):
+            chunk = buffers[i:i + _IOV_MAX]
+            want = sum(map(len, chunk))
+            done = os.writev(fd, chunk)
+            if done < want:  # short write (rare): write the rest plainly
+                rest = b"".join(chunk)[done:]
+                while rest:
+                    rest = rest[os.write(fd, rest):]
+
+    def _finish(self, size: int) -> int:
+        fd = self._fd
+        if fd is None:
+            raise OSError(f"{self.part} is not open")
+        self._fd = None
         try:
-            self._out.close()
-        except Exception as exc:  # the muxer may be broken; the .part file is what it is
-            log.debug("closing %s after a failure: %s", self.part, exc)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(self.part, self.final)
+        fsync_dir(self.final.parent)
+        return size
+
+    def _close_quietly(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError as exc:
+                log.debug("closing %s after a failure: %s", self.part, exc)

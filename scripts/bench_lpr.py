@@ -95,6 +95,13 @@ def _car_at(cars: list[Vehicle], time_us: int) -> Vehicle | None:
     return next((c for c in cars if c.start_us <= time_us < c.end_us), None)
 
 
+def _ms(times: list[float]) -> tuple[float, float]:
+    """Median and p95 of sorted seconds, in ms."""
+    if not times:
+        return 0.0, 0.0
+    return statistics.median(times) * 1000, times[int(0.95 * (len(times) - 1))] * 1000
+
+
 def _pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f} %" if whole else "-"
 
@@ -102,8 +109,8 @@ def _pct(part: int, whole: int) -> str:
 def report(cells: list[Cell], reader: PlateReader, elapsed: float, args: argparse.Namespace) -> bool:
     stats = reader.stats
     rec = sorted(stats.rec_times)
-    rec_ms = statistics.median(rec) * 1000 if rec else 0.0
-    rec_p95 = rec[int(0.95 * (len(rec) - 1))] * 1000 if rec else 0.0
+    rec_ms, rec_p95 = _ms(rec)
+    read_ms, read_p95 = _ms(sorted(stats.read_times))
     load = os.getloadavg()
     print(f"\nlpr benchmark: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, load average "
           f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {args.vehicles} cars per condition, seed {args.seed}, "
@@ -125,13 +132,16 @@ def report(cells: list[Cell], reader: PlateReader, elapsed: float, args: argpars
         if height >= 24 and cars and right / cars < TARGET_RATE:
             ok = False
     det_ms = stats.det_s / max(1, stats.regions) * 1000
-    print(f"\nrecognition per read: median {rec_ms:.1f} ms, p95 {rec_p95:.1f} ms ({len(rec)} lines recognised; "
-          f"{stats.reads} plate reads, {stats.rejected} lines rejected as not a plate, {stats.static} static lines "
-          "skipped)")
-    print(f"text detection per region: mean {det_ms:.1f} ms ({stats.regions} regions in {stats.frames} frames)")
-    print(f"per frame (detection + recognition): {(stats.det_s + stats.rec_s) / max(1, stats.frames) * 1000:.1f} ms")
+    refine_ms = stats.refine_s / max(1, stats.lines) * 1000
+    print(f"\nrecognition per read: median {read_ms:.1f} ms, p95 {read_p95:.1f} ms ({stats.reads} plate reads); "
+          f"every line: median {rec_ms:.1f} ms, p95 {rec_p95:.1f} ms ({len(rec)} lines recognised, "
+          f"{stats.rejected} rejected as not a plate, {stats.static} static lines skipped)")
+    print(f"text detection per region: mean {det_ms:.1f} ms ({stats.regions} regions in {stats.frames} frames); "
+          f"second look per line: mean {refine_ms:.1f} ms")
+    total = stats.det_s + stats.refine_s + stats.rec_s
+    print(f"per frame (detection + second look + recognition): {total / max(1, stats.frames) * 1000:.1f} ms")
     false = sum(c.false_sightings for c in cells)
-    ok = ok and rec_ms < TARGET_REC_MS
+    ok = ok and read_ms < TARGET_REC_MS
     print(f"\nverdict: {'PASS' if ok else 'FAIL'} (targets: >= {TARGET_RATE:.0%} exactly right at 24 px and above "
           f"with voting; recognition under {TARGET_REC_MS:.0f} ms; {false} false sightings)")
     return ok
@@ -146,7 +156,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--device", default="CPU", help="OpenVINO device (default CPU)")
     ap.add_argument("--threads", type=int, default=1, help="inference threads (default 1; 0 = OpenVINO's choice)")
-    ap.add_argument("--det-scale", type=float, default=1.5, help="text detection scale (default 1.5)")
+    ap.add_argument("--det-scale", type=float, default=1.0, help="text detection scale (default 1.0)")
     ap.add_argument("--quick", action="store_true", help="smallest run (the test suite's): 2 cars, 24 px, day, h264")
     ap.add_argument("--verbose", action="store_true", help="print every car that was not read right")
     args = ap.parse_args(argv)

@@ -10,7 +10,7 @@ with the project's virtual environment::
 serves ``rtsp://127.0.0.1:8554/cam1`` ... ``/cam4``. Each stream is
 ``videotestsrc`` (moving SMPTE bars by default) with a clock overlay, encoded
 live by x264 (or x265) with the requested size, rate, bitrate and keyframe
-interval, payloaded as RTP. Optional second track (``--audio``): AAC or PCMA.
+interval, payloaded as RTP. Optional second track (``--audio``): AAC, PCMA or PCMU.
 
 Media are *shared*: several clients of one path share one encoder. With
 ``--one-encoder`` every path shares a single encoder (identical picture on all
@@ -58,8 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gop", type=float, default=2.0, help="seconds between keyframes (default 2)")
     p.add_argument("--codec", choices=("h264", "h265"), default="h264")
     p.add_argument("--pattern", choices=sorted(PATTERNS), default="smpte", help="test picture (default smpte)")
-    p.add_argument("--audio", nargs="?", const="aac", choices=("aac", "pcma"), default=None,
-                   help="add an audio track as pay1: aac (default when given) or pcma")
+    p.add_argument("--audio", nargs="?", const="aac", choices=("aac", "pcma", "pcmu"), default=None,
+                   help="add an audio track as pay1: aac (default when given), pcma or pcmu (G.711 A-/mu-law)")
     p.add_argument("--user", default=None, help="require RTSP digest authentication with this user name")
     p.add_argument("--password", default=None, help="password for --user")
     p.add_argument("--one-encoder", action="store_true",
@@ -116,6 +116,11 @@ def launch_description(args: argparse.Namespace) -> str:
             " audiotestsrc is-live=true wave=sine freq=440 volume=0.2 "
             "! audio/x-raw,rate=8000,channels=1 ! audioconvert ! alawenc ! rtppcmapay name=pay1 pt=8"
         )
+    elif args.audio == "pcmu":
+        audio = (
+            " audiotestsrc is-live=true wave=sine freq=440 volume=0.2 "
+            "! audio/x-raw,rate=8000,channels=1 ! audioconvert ! mulawenc ! rtppcmupay name=pay1 pt=0"
+        )
     return f"( {video}{audio} )"
 
 
@@ -140,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         needed += ["audiotestsrc", "avenc_aac", "rtpmp4gpay"]
     elif args.audio == "pcma":
         needed += ["audiotestsrc", "alawenc", "rtppcmapay"]
+    elif args.audio == "pcmu":
+        needed += ["audiotestsrc", "mulawenc", "rtppcmupay"]
     missing = [name for name in needed if Gst.ElementFactory.find(name) is None]
     if missing:
         print(f"gst_rtsp_server: GStreamer elements missing: {', '.join(missing)} "

@@ -77,3 +77,18 @@ def test_bench_lpr_smallest_mode(tmp_path: Path) -> None:
     row = next(line for line in out.splitlines() if line.startswith("| 24 px | 2 |")).split("|")
     assert row[3].strip().endswith("%") and row[4].strip().endswith("%"), out  # with and without voting
     assert "recognition per read: median" in out and "verdict:" in out, out
+
+
+def test_bench_web_smallest_mode(tmp_path: Path) -> None:
+    out = run_script("bench_web.py", ["--quick"], tmp_path, timeout=180)
+    for page in ("| page 1 | `/` | 5 |", "| filtered |", "| page 3 | `/?page=3` | 5 |"):
+        assert page in out, out
+    row = next(line for line in out.splitlines() if line.startswith("| page 1 | `/` |")).split("|")
+    assert row[9].strip() == "48", out  # a full first page of tiles
+    for endpoint in ("| `/api/events?limit=50` |", "| `/api/cameras` |"):
+        assert sum(line.startswith(endpoint) for line in out.splitlines()) == 2, out  # fixed rate + capacity
+    live = {line.split("|")[1].strip(): line.split("|") for line in out.splitlines()
+            if line.startswith("| ") and line.split("|")[1].strip() in ("0", "1", "3")}
+    assert set(live) == {"0", "1", "3"}, out
+    assert live["3"][8].strip() == "yes", out  # every viewer received the stream continuously
+    assert "time from the request to the first fragment" in out.lower() and "verdict:" in out, out

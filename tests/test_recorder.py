@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -12,21 +13,28 @@ import sys
 import textwrap
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import av
+import numpy as np
 import pytest
 
+from nvr.media_units import AccessUnit, AudioTrack, AudioUnit, VideoTrack
+from nvr.parameter_sets import describe
 from nvr.recorder import Recorder, classify, credential_url, scrub
 from nvr.recorder_events import STATES, ClosedSegment
+from nvr.rtcp import SenderReport
+from nvr.rtsp_errors import RtspProtocolError, RtspStatusError
 from nvr.sim.faults import Faults
 from nvr.sim.rtsp import RtspServer
 from nvr.storage.layout import parse_relpath
 
+from .gst_server import gst_rtsp_server, require_gst
 from .helpers import closed_port, wait_for
-from .test_segment_writer import assert_fragmented_mp4, boxes
+from .test_segment_writer import assert_fragmented_mp4, boxes, clip_units
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -240,19 +248,22 @@ def test_credential_url_and_scrub() -> None:
     assert scrub(message, "p@ss:/") == "Server returned 401: 'rtsp://cam.example:554/live' (password ***)"
 
 
-@pytest.mark.parametrize(("exc", "state"), [
-    (av.error.HTTPUnauthorizedError(825242872, "401", "rtsp://u:secret@h/x"), "auth_failed"),
-    (av.error.HTTPForbiddenError(858797304, "403", "rtsp://u:secret@h/x"), "auth_failed"),
-    (av.error.HTTPNotFoundError(875574520, "404", "rtsp://u:secret@h/x"), "not_found"),
-    (ConnectionRefusedError(111, "refused"), "offline"),
-    (TimeoutError(110, "timed out"), "offline"),
-    (OSError(113, "No route to host"), "offline"),
-    (av.error.InvalidDataError(1094995529, "Invalid data", "rtsp://u:secret@h/x"), "error"),
-    (ValueError("odd"), "error"),
+@pytest.mark.parametrize(("exc", "state", "words"), [
+    (RtspStatusError("DESCRIBE", 401, "Unauthorized"), "auth_failed", "401"),
+    (RtspStatusError("DESCRIBE", 403, "Forbidden"), "auth_failed", "403"),
+    (RtspStatusError("DESCRIBE", 404, "Not Found"), "not_found", "404"),
+    (RtspStatusError("SETUP", 461, "Unsupported Transport"), "error", "461"),
+    (RtspStatusError("PLAY", 503, "Service Unavailable"), "error", "server error"),
+    (ConnectionRefusedError(111, "refused"), "offline", "refused"),
+    (TimeoutError(), "offline", "timed out"),
+    (OSError(113, "No route to host"), "offline", "unreachable"),
+    (ConnectionResetError(104, "reset"), "offline", "reset"),
+    (RtspProtocolError("bad data on the connection"), "error", "bad data"),
+    (ValueError("odd"), "error", "odd"),
 ])
-def test_classify(exc: BaseException, state: str) -> None:
-    got, detail = classify(exc, opening=True, elapsed_s=0.1, open_timeout_s=5)
-    assert got == state and "secret" not in detail
+def test_classify(exc: BaseException, state: str, words: str) -> None:
+    got, detail = classify(exc, opening=True)
+    assert got == state and words in detail and "rtsp://" not in detail
 
 
 # ---------------------------------------------------------------------------- faults
@@ -432,94 +443,171 @@ async def test_a_crash_leaves_a_part_file_of_complete_fragments(sim: RtspServer,
 
 # ---------------------------------------------------------------------------- an independent RTSP server
 
-GST_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gst_rtsp_server.py"
+def dominant_frequency(samples: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(samples - samples.mean()))
+    return float(np.argmax(spectrum) * rate / len(samples))
 
 
-def gst_available() -> bool:
-    probe = "import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0')"
-    try:
-        return subprocess.run(["/usr/bin/python3", "-c", probe], capture_output=True, timeout=20).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-async def gst_server(*args: str) -> tuple[asyncio.subprocess.Process, str]:
-    proc = await asyncio.create_subprocess_exec(
-        "/usr/bin/python3", str(GST_SCRIPT), "--port", "0", "--width", "640", "--height", "360", "--fps", "15",
-        "--gop", "1", *args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    assert proc.stdout is not None
-    line = await asyncio.wait_for(proc.stdout.readline(), 30)
-    if not line.startswith(b"READY "):
-        proc.kill()
-        await proc.wait()
-        pytest.skip(f"gst-rtsp-server did not start: {line!r}")
-    return proc, line.split()[1].decode()
+GST_TRACKS = [("h264", "aac", "aac"), ("h265", "pcma", "pcm_alaw"), ("h264", "pcmu", "pcm_mulaw")]
+"""(video, --audio option, the codec PyAV must find in our files)."""
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not gst_available(), reason="GStreamer's RTSP server (python3-gi) is not installed")
-async def test_gstreamer_h264_with_aac_and_h265_with_g711(
+async def test_gstreamer_h264_h265_with_aac_and_g711_are_recorded_and_play(
         recorders: Callable[..., tuple[Recorder, Events]], tmp_path: Path) -> None:
-    aac, aac_url = await gst_server("--audio", "aac")
-    hevc, hevc_url = await gst_server("--codec", "h265", "--audio", "pcma")
-    try:
-        r1, with_audio = recorders("gst-aac", aac_url)
-        r2, video_only = recorders("gst-hevc", hevc_url)
-        await wait_for(lambda: len(with_audio.segments) >= 2 and len(video_only.segments) >= 2, timeout=30)
-        await asyncio.gather(r1.stop(), r2.stop())
-    finally:
-        for proc in (aac, hevc):
-            proc.terminate()
-            await proc.wait()
+    require_gst()
     root = tmp_path / "storage"
-    check_segments(root, with_audio, width=640)
-    check_segments(root, video_only, width=640)
-    assert {s.codec for s in with_audio.segments} == {"h264"}
-    assert {s.codec for s in video_only.segments} == {"hevc"}
-    for seg in with_audio.segments:
-        with av.open(str(root / seg.relpath)) as container:
-            assert [s.type for s in container.streams] == ["video", "audio"]
-            assert sum(f.samples for f in container.decode(audio=0)) > 0
-    for seg in video_only.segments:  # G.711 cannot go into mp4: video only
-        with av.open(str(root / seg.relpath)) as container:
-            assert [s.type for s in container.streams] == ["video"]
+    with contextlib.ExitStack() as stack:
+        made = []
+        for codec, audio, _ in GST_TRACKS:
+            # 320x240: three live encoders (x265 among them) keep up in real time even on a busy machine
+            urls = stack.enter_context(gst_rtsp_server(1, width=320, height=240, fps=15, gop=1, codec=codec,
+                                                       audio=audio))
+            made.append(recorders(f"gst-{codec}-{audio}", urls[0]))
+        await wait_for(lambda: all(len(events.segments) >= 4 for _, events in made), timeout=40)
+        await asyncio.gather(*(recorder.stop() for recorder, _ in made))
+    for (codec, _, audio_codec), (_, events) in zip(GST_TRACKS, made, strict=True):
+        check_segments(root, events, width=320)
+        assert {s.codec for s in events.segments} == {"h264" if codec == "h264" else "hevc"}
+        assert len(events.started) == 1
+        for seg in events.segments[1:-1]:  # the first and the last may lack audio at their ends (best effort)
+            with av.open(str(root / seg.relpath)) as container:
+                assert [s.type for s in container.streams] == ["video", "audio"]
+                stream = container.streams.audio[0]
+                assert stream.codec_context.name == audio_codec, seg.relpath
+                rate = stream.codec_context.sample_rate
+                pcm = np.concatenate([f.to_ndarray()[0].astype(np.float64) for f in container.decode(stream)])
+            seconds = seg.media_duration / 90_000
+            assert len(pcm) >= rate * seconds * 0.9, (seg.relpath, len(pcm), rate, seconds)
+            assert len(pcm) <= rate * (seconds + 0.5), (seg.relpath, len(pcm), rate, seconds)
+            assert abs(dominant_frequency(pcm, rate) - 440) < 10, "the test tone comes through"
+
+
+@pytest.mark.slow
+async def test_recording_goes_on_while_the_callers_event_loop_is_blocked(
+        recorders: Callable[..., tuple[Recorder, Events]], tmp_path: Path) -> None:
+    """The packet path runs on the ingest thread: a stuck web/catalog loop delays the events, not the footage."""
+    require_gst()
+    root = tmp_path / "storage"
+    with gst_rtsp_server(1, width=320, height=240, fps=15, gop=1) as urls:
+        recorder, events = recorders("cam1", urls[0], segment_seconds=1)
+        await wait_for(lambda: len(events.segments) >= 1, timeout=20)
+        announced = len(events.segments)
+        time.sleep(4.0)  # noqa: ASYNC251 - the point: nothing else runs on this loop meanwhile
+        assert len(events.segments) == announced, "no callback ran on the blocked loop"
+        on_disk = len(list(root.rglob("*.mp4")))
+        assert on_disk >= announced + 3, (announced, on_disk)
+        await wait_for(lambda: len(events.segments) >= on_disk, timeout=5)
+        await recorder.stop()
+    check_segments(root, events, width=320)
+    assert len(events.started) == 1, "no gap: the run went on"
 
 
 # ---------------------------------------------------------------------------- one connection, fed from a file
 
 def feed_clip(tmp_path: Path, camera: str, frames: int, *, split_parameter_sets: bool = False,
               segment_seconds: float = 2) -> list[tuple[str, tuple[Any, ...]]]:
-    """Feed the simulator's clip through a StreamRecorder at 25 fps with real-time receipt stamps."""
-    from nvr.recorder_run import StreamRecorder
-    from nvr.sim.clip import clip_path, ensure_rendered
+    """Feed the simulator's clip through a StreamRecorder at 25 fps with real-time receipt stamps.
 
-    ensure_rendered()
+    The RTP timestamps start just below 2**32, so they wrap during the feed.
+    """
+    from nvr.recorder_run import StreamRecorder
+
+    units = clip_units("main")
     emitted: list[tuple[str, tuple[Any, ...]]] = []
     root = tmp_path / "storage"
     root.mkdir(exist_ok=True)
-    with av.open(str(clip_path("main")), format="h264") as container:
-        stream = container.streams.video[0]
-        packets = [p for p in container.demux(stream) if p.size]
-        run = StreamRecorder(camera=camera, root=root, video=stream, audio=None, segment_seconds=segment_seconds,
-                             emit=lambda name, *args: emitted.append((name, args)))
-        t0 = 1_700_000_000_000_000
-        for i in range(frames):
-            source = packets[i % len(packets)]
-            data = bytes(source)
-            recv = t0 + i * 40_000
-            if split_parameter_sets and source.is_keyframe:
-                cut = data.find(b"\x00\x00\x00\x01\x65")  # the IDR slice after SPS and PPS
-                head = av.Packet(data[:cut])
-                head.is_keyframe = True
-                run.on_video(head, recv)
-                data = data[cut:]
-            packet = av.Packet(data)
-            packet.time_base = stream.time_base
-            packet.dts = packet.pts = None if i == 0 else i * 48_000  # 1/1200000 time base; first without dts
-            packet.is_keyframe = source.is_keyframe
-            run.on_video(packet, recv)
-        run.finish("end of test")
+    track = VideoTrack("h264", 96, params=describe("h264", units[0].params or ()), frame_duration=FRAME)
+    run = StreamRecorder(camera=camera, root=root, video=track, audio=None, segment_seconds=segment_seconds,
+                         emit=lambda name, *args: emitted.append((name, args)))
+    t0 = 1_700_000_000_000_000
+    base = (1 << 32) - 100 * FRAME
+    for i in range(frames):
+        source = units[i % len(units)]
+        recv = t0 + i * 40_000
+        ts = (base + i * FRAME) & 0xFFFFFFFF
+        if split_parameter_sets and source.params:
+            # The parameter sets arrive as a unit of their own with the picture's timestamp (a camera that
+            # sets the marker bit after them): joined to the picture, never counted as a frame.
+            run.on_video(AccessUnit(ts, recv, False, b"", source.params))
+            run.on_video(AccessUnit(ts, recv, source.key, source.data, None))
+        else:
+            run.on_video(AccessUnit(ts, recv, source.key, source.data, source.params))
+    run.finish("end of test")
+    for name, args in emitted:
+        if name == "segment_closed":
+            args[1].result(10)  # durable
     return emitted
+
+
+def feed_with_audio(tmp_path: Path, *, video_latency_us: int, reports: bool) -> list[ClosedSegment]:
+    """10 s of video and G.711 at 20 ms a packet, their RTP clocks unrelated (the audio's wraps after 2.5 s).
+
+    Both are captured together; the video arrives ``video_latency_us`` later
+    than the audio (an encoder's delay). With ``reports``, the camera's RTCP
+    sender reports say which timestamps belong together.
+    """
+    from nvr.recorder_run import StreamRecorder
+
+    units = clip_units("main")
+    emitted: list[tuple[str, tuple[Any, ...]]] = []
+    root = tmp_path / "storage"
+    root.mkdir(exist_ok=True)
+    track = VideoTrack("h264", 96, params=describe("h264", units[0].params or ()), frame_duration=FRAME)
+    run = StreamRecorder(camera="cam1", root=root, video=track, audio=None, segment_seconds=2,
+                         emit=lambda name, *args: emitted.append((name, args)))
+    run.attach_audio(AudioTrack("pcm_alaw", 8, 8000, 1))
+    t0, latency = 1_700_000_000_000_000, 3_000
+    video_base, audio_base = 123_456, (1 << 32) - 20_000
+    ntp0 = 3_900_000_000 << 32
+    if reports:
+        run.sender_report(True, SenderReport(ntp0, video_base))
+        run.sender_report(False, SenderReport(ntp0, audio_base))
+    for i in range(250):  # 10 s
+        source = units[i % len(units)]
+        run.on_video(AccessUnit(video_base + i * FRAME, t0 + i * 40_000 + latency + video_latency_us, source.key,
+                                source.data, source.params))
+        for k in (2 * i, 2 * i + 1):  # sent once its 20 ms are complete
+            run.on_audio(AudioUnit((audio_base + k * 160) & 0xFFFFFFFF, t0 + (k + 1) * 20_000 + latency,
+                                   bytes([0xD5 ^ (k & 0x7F)]) * 160, 160))
+    run.finish("end of test")
+    segments = [args[0] for name, args in emitted if name == "segment_closed"]
+    for name, args in emitted:
+        if name == "segment_closed":
+            args[1].result(10)
+    return segments
+
+
+def audio_in(path: Path) -> tuple[Fraction, int, list[int], int]:
+    """(start time, samples, packet dts, number mod 128 of the first audio packet) of a segment's audio."""
+    with av.open(str(path)) as container:
+        audio = container.streams.audio[0]
+        packets = [p for p in container.demux(audio) if p.size]
+    first = packets[0]
+    return first.dts * audio.time_base, sum(p.size for p in packets), [p.dts for p in packets], bytes(first)[0] ^ 0xD5
+
+
+@pytest.mark.parametrize(("video_latency_us", "reports"), [(0, False), (300_000, True)])
+def test_audio_lines_up_with_video_and_stays_continuous(tmp_path: Path, video_latency_us: int, reports: bool) -> None:
+    """Each segment's audio starts with its video and holds exactly its share of samples: by receipt time when
+    video and audio arrive equally late, by the sender reports when the video comes 300 ms after its audio."""
+    segments = feed_with_audio(tmp_path, video_latency_us=video_latency_us, reports=reports)
+    assert len(segments) >= 4 and len({s.run_key for s in segments}) == 1
+    frame = 0
+    for seg in segments[:-1]:
+        first, samples, dts, packet = audio_in(tmp_path / "storage" / seg.relpath)
+        assert abs(first) <= Fraction(1, 1000), (seg.relpath, first)  # audio starts with the video
+        assert packet == 2 * frame % 128, "the audio captured with the segment's first picture"
+        frame += seg.media_duration // FRAME
+        assert abs(samples - seg.media_duration * 8000 // 90_000) <= 160, (seg.relpath, samples)
+        assert dts == list(range(dts[0], dts[0] + 160 * len(dts), 160)), "continuous, no holes or overlaps"
+
+
+def test_without_sender_reports_a_video_delay_shows_as_audio_placed_early(tmp_path: Path) -> None:
+    segments = feed_with_audio(tmp_path, video_latency_us=300_000, reports=False)
+    _, _, _, packet = audio_in(tmp_path / "storage" / segments[1].relpath)
+    frame = segments[0].media_duration // FRAME
+    assert packet == (2 * frame + 15) % 128, "receipt times alone put audio 300 ms early (the documented limit)"
 
 
 @pytest.mark.parametrize("split", [False, True])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import logging
 import struct
 from fractions import Fraction
 from pathlib import Path
@@ -12,9 +11,14 @@ import av
 import numpy as np
 import pytest
 
+from nvr.media_units import AccessUnit, AudioTrack, VideoTrack
 from nvr.parameter_sets import describe, from_annexb, h264_sps_size, hevc_sps_size, parameter_nals
-from nvr.segment_writer import SegmentWriter, audio_supported, first_target, stagger_fraction
+from nvr.recorder_run import length_prefixed
+from nvr.segment_writer import SegmentWriter, first_target, stagger_fraction
 from nvr.sim.clip import clip_path, ensure_rendered
+from nvr.sim.h264 import split_annexb
+from nvr.storage.check import probe
+from nvr.storage.fmp4 import scan_fragments, truncate_to_complete_fragments
 
 CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"moof", b"traf", b"mvex"}
 
@@ -55,6 +59,25 @@ def decode_all(path: Path, **kw: object) -> list[av.VideoFrame]:
         return list(container.decode(video=0))
 
 
+def annexb_unit(codec: str, data: bytes, ts: int, recv_us: int = 0) -> AccessUnit:
+    """An Annex B access unit as the depacketizer delivers it: parameter sets apart, the rest length-prefixed."""
+    params_types, skip = ({32, 33, 34}, {35}) if codec == "hevc" else ({7, 8}, {9})
+    kind = (lambda n: (n[0] >> 1) & 0x3F) if codec == "hevc" else (lambda n: n[0] & 0x1F)
+    nals = split_annexb(data)
+    params = tuple(n for n in nals if kind(n) in params_types)
+    body = [n for n in nals if kind(n) not in params_types and kind(n) not in skip]
+    key = any(16 <= kind(n) <= 23 for n in body) if codec == "hevc" else any(kind(n) == 5 for n in body)
+    return AccessUnit(ts, recv_us, key, length_prefixed(tuple(body)), params or None)
+
+
+def clip_units(variant: str = "main") -> list[AccessUnit]:
+    """The simulator's cached clip as access units, 25 fps (3600 ticks apart)."""
+    ensure_rendered()
+    with av.open(str(clip_path(variant)), format="h264") as container:
+        data = [bytes(p) for p in container.demux(container.streams.video[0]) if p.size]
+    return [annexb_unit("h264", d, i * 3600) for i, d in enumerate(data)]
+
+
 @pytest.fixture(scope="module")
 def clips() -> dict[str, Path]:
     """The simulator's cached H.264 clips (Annex B, SPS/PPS before every IDR, 25 fps, a keyframe a second)."""
@@ -62,15 +85,17 @@ def clips() -> dict[str, Path]:
     return {variant: clip_path(variant) for variant in ("main", "alt")}
 
 
-def read_packets(path: Path, fmt: str | None = None) -> tuple[av.container.InputContainer, list[av.Packet]]:
-    container = av.open(str(path), format=fmt)
-    return container, [p for p in container.demux(container.streams.video[0]) if p.size]
+def sync(writer: SegmentWriter) -> None:
+    """Wait until every file operation queued so far is done."""
+    writer.jobs.submit(lambda: None).result(10)
 
 
-def write(writer: SegmentWriter, packets: list[av.Packet], start: int = 0) -> None:
-    for i, packet in enumerate(packets):
-        ts = (start + i) * 3600
-        writer.write_video(packet, ts - start * 3600, ts - start * 3600, 3600, packet.is_keyframe)
+H264 = VideoTrack("h264", 96)
+
+
+def write(writer: SegmentWriter, units: list[AccessUnit], start: int = 0) -> None:
+    for i, unit in enumerate(units):
+        writer.write_video(unit.data, i * 3600, 3600, unit.key)
 
 
 # ---------------------------------------------------------------------------- rotation stagger
@@ -123,9 +148,9 @@ def test_hevc_sps_gives_the_cropped_picture_size(width: int, height: int) -> Non
 
 
 def test_parameter_sets_are_found_past_a_large_sei_and_not_in_plain_frames(clips: dict[str, Path]) -> None:
-    container, packets = read_packets(clips["main"], "h264")
-    with container:
-        key, plain = bytes(packets[0]), bytes(packets[1])
+    with av.open(str(clips["main"]), format="h264") as container:
+        packets = [bytes(p) for p in container.demux(video=0) if p.size]
+    key, plain = packets[0], packets[1]
     start = b"\x00\x00\x00\x01"
     nals = parameter_nals("h264", key)
     assert nals is not None and describe("h264", nals).width == 1280
@@ -147,43 +172,58 @@ def test_extradata_in_annexb_form_is_parsed_and_avcc_is_left_alone(clips: dict[s
 
 # ---------------------------------------------------------------------------- segment files
 
-def test_segment_is_fragmented_mp4_written_under_part_then_renamed(tmp_path: Path, clips: dict[str, Path]) -> None:
-    container, packets = read_packets(clips["main"], "h264")
-    stream = container.streams.video[0]
-    params = from_annexb("h264", stream.codec_context.extradata)
-    writer = SegmentWriter(tmp_path, "cam/2024-01-01/00/seg.mp4", stream, params)
+def test_segment_is_fragmented_mp4_written_under_part_then_renamed(tmp_path: Path) -> None:
+    units = clip_units("main")
+    params = describe("h264", units[0].params or ())
+    writer = SegmentWriter(tmp_path, "cam/2024-01-01/00/seg.mp4", H264, params)
     part, final = tmp_path / "cam/2024-01-01/00/seg.mp4.part", tmp_path / "cam/2024-01-01/00/seg.mp4"
-    write(writer, packets[:60])  # keyframes at 0, 25, 50
+    write(writer, units[:60])  # keyframes at 0, 25, 50
+    sync(writer)
     assert part.exists() and not final.exists()
     # Fragments before the open one are already in the file: a crash now loses only frames 50..59.
     written = part.read_bytes()
     assert_fragmented_mp4(written, fragments=2)
     assert len(decode_all(part, format="mp4")) == 50
-    size = writer.close()
-    container.close()
-    assert final.exists() and not part.exists() and final.stat().st_size == size
+    size = writer.close().result(10)
+    assert final.exists() and not part.exists() and final.stat().st_size == size == writer.size
     assert_fragmented_mp4(final.read_bytes(), fragments=3)
     frames = decode_all(final)
     assert len(frames) == 60 and frames[0].key_frame
     assert (frames[0].width, frames[0].height) == (1280, 720)
     with av.open(str(final)) as check:
         video = check.streams.video[0]
+        assert video.codec_context.codec_tag == "avc1"
         assert video.duration * video.time_base == Fraction(60, 25)
+        packets = [p for p in check.demux(video) if p.size]
+    assert [p.is_keyframe for p in packets] == [i % 25 == 0 for i in range(60)]
+    assert [p.dts for p in packets] == [i * 3600 * video.time_base.denominator // 90_000 // video.time_base.numerator
+                                        for i in range(60)]
+    assert [bytes(p) for p in packets] == [u.data for u in units[:60]], "samples are stored byte for byte"
     assert (writer.frames, writer.keyframes, writer.width, writer.height) == (60, 3, 1280, 720)
+    probed = probe(final)
+    assert (probed.frames, probed.keyframes, probed.media_duration) == (60, 3, 60 * 3600)
 
 
-def test_segment_takes_the_new_parameters_after_a_resolution_change(tmp_path: Path, clips: dict[str, Path]) -> None:
-    main, _ = read_packets(clips["main"], "h264")
-    alt, packets = read_packets(clips["alt"], "h264")
-    nals = parameter_nals("h264", bytes(packets[0]))
-    assert nals is not None
-    params = describe("h264", nals)
-    # The template is the stream the connection started with (1280x720); the parameters are the in-band ones.
-    writer = SegmentWriter(tmp_path, "cam/seg.mp4", main.streams.video[0], params)
-    write(writer, packets[:30])
-    writer.close()
-    main.close()
-    alt.close()
+def test_a_torn_fragment_is_cut_by_the_storage_checker(tmp_path: Path) -> None:
+    units = clip_units("main")
+    writer = SegmentWriter(tmp_path, "cam/seg.mp4", H264, describe("h264", units[0].params or ()))
+    write(writer, units[:75])
+    size = writer.close().result(10)
+    path = tmp_path / "cam/seg.mp4"
+    with open(path, "r+b") as f:
+        f.truncate(size - 1000)  # a crash in the middle of the last fragment's write
+    scan = scan_fragments(path)
+    assert scan.fragments == 2 and scan.complete_end is not None and scan.complete_end < size - 1000
+    truncate_to_complete_fragments(path)
+    assert len(decode_all(path)) == 50
+
+
+def test_segment_takes_the_new_parameters_after_a_resolution_change(tmp_path: Path) -> None:
+    units = clip_units("alt")
+    params = describe("h264", units[0].params or ())
+    writer = SegmentWriter(tmp_path, "cam/seg.mp4", H264, params)
+    write(writer, units[:30])
+    writer.close().result(10)
     with av.open(str(tmp_path / "cam/seg.mp4")) as check:
         video = check.streams.video[0]
         assert (video.codec_context.width, video.codec_context.height) == (960, 540)
@@ -191,8 +231,46 @@ def test_segment_takes_the_new_parameters_after_a_resolution_change(tmp_path: Pa
     assert len(frames) == 30 and (frames[0].width, frames[0].height) == (960, 540)
 
 
+def hevc_units(width: int, height: int, count: int) -> list[AccessUnit]:
+    """``count`` pictures from libx265 (a keyframe every 10), as access units 3600 ticks apart."""
+    out = io.BytesIO()
+    with av.open(out, mode="w", format="hevc") as container:
+        stream = container.add_stream("libx265", rate=25, options={
+            "preset": "ultrafast", "x265-params": "log-level=error:keyint=10:min-keyint=10:bframes=0:scenecut=0"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(count):
+            frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), i * 7 % 255, np.uint8), format="rgb24")
+            frame = frame.reformat(format="yuv420p")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    with av.open(io.BytesIO(out.getvalue()), format="hevc") as container:
+        data = [bytes(p) for p in container.demux(video=0) if p.size]
+    return [annexb_unit("hevc", d, i * 3600) for i, d in enumerate(data)]
+
+
+def test_hevc_is_stored_as_hvc1_and_plays(tmp_path: Path) -> None:
+    units = hevc_units(640, 360, 25)
+    assert units[0].key and units[10].key and not units[1].key
+    params = describe("hevc", units[0].params or ())
+    assert (params.width, params.height) == (640, 360) and len(params.nals) == 3
+    writer = SegmentWriter(tmp_path, "cam/seg.mp4", VideoTrack("hevc", 96), params)
+    write(writer, units)
+    writer.close().result(10)
+    path = tmp_path / "cam/seg.mp4"
+    assert_fragmented_mp4(path.read_bytes(), fragments=3)
+    with av.open(str(path)) as check:
+        video = check.streams.video[0]
+        assert (video.codec_context.name, video.codec_context.codec_tag) == ("hevc", "hvc1")
+        frames = list(check.decode(video))
+    assert len(frames) == 25 and frames[0].key_frame and (frames[0].width, frames[0].height) == (640, 360)
+    assert probe(path).frames == 25
+
+
 def av_source(path: Path, audio_codec: str, fmt: str) -> None:
-    """A 2 s file with H.264 video and ``audio_codec`` audio."""
+    """A 2 s file with H.264 video and ``audio_codec`` audio (a 440 Hz tone)."""
     with av.open(str(path), mode="w", format=fmt) as out:
         video = out.add_stream("libx264", rate=25, options={"preset": "ultrafast", "g": "25"})
         video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
@@ -218,45 +296,73 @@ def av_source(path: Path, audio_codec: str, fmt: str) -> None:
         out.mux(audio.encode(None))
 
 
+def avcc_nals(record: bytes) -> tuple[bytes, ...]:
+    """The SPS and PPS NAL units of an avcC record (what matroska keeps as extradata)."""
+    nals, at = [], 5
+    for _ in range(2):
+        count = record[at] & 0x1F
+        at += 1
+        for _ in range(count):
+            size = int.from_bytes(record[at:at + 2], "big")
+            nals.append(record[at + 2:at + 2 + size])
+            at += 2 + size
+    return tuple(nals)
+
+
+def copy_with_audio(tmp_path: Path, source: Path, track: AudioTrack) -> tuple[Path, list[bytes]]:
+    """Copy ``source`` (video + audio) through a SegmentWriter; return the segment and the audio frames written."""
+    written: list[bytes] = []
+    with av.open(str(source)) as src:
+        video, audio = src.streams.video[0], src.streams.audio[0]
+        packets = [p for p in src.demux(video, audio) if p.size and p.dts is not None]
+        params = describe("h264", avcc_nals(bytes(video.codec_context.extradata)))
+        writer = SegmentWriter(tmp_path, "cam/seg.mp4", H264, params, track)
+        first_v = first_a = None
+        for packet in packets:
+            if packet.stream is video:
+                first_v = packet.dts if first_v is None else first_v
+                rel = int((packet.dts - first_v) * 90_000 * packet.time_base)
+                writer.write_video(bytes(packet), rel, 3600, packet.is_keyframe)  # mkv holds MP4-style samples
+            else:
+                first_a = packet.dts if first_a is None else first_a
+                rel = int((packet.dts - first_a) * track.clock_rate * packet.time_base)
+                duration = int(packet.duration * track.clock_rate * packet.time_base)
+                writer.write_audio(bytes(packet), rel, duration)
+                written.append(bytes(packet))
+        writer.close().result(10)
+    return tmp_path / "cam/seg.mp4", written
+
+
 def test_aac_audio_is_copied_into_the_segment(tmp_path: Path) -> None:
     source = tmp_path / "source.mkv"  # raw AAC with its config in extradata, as RTSP (MPEG4-GENERIC) delivers it
     av_source(source, "aac", "matroska")
     with av.open(str(source)) as src:
-        video, audio = src.streams.video[0], src.streams.audio[0]
-        assert audio_supported(audio)
-        writer = SegmentWriter(tmp_path, "cam/seg.mp4", video, from_annexb("h264", video.codec_context.extradata),
-                               audio)
-        first_v = first_a = None
-        for packet in src.demux(video, audio):
-            if not packet.size or packet.dts is None:
-                continue
-            if packet.stream is video:
-                first_v = packet.dts if first_v is None else first_v
-                rel = int((packet.dts - first_v) * 90_000 * packet.time_base)
-                shift = int((packet.pts - packet.dts) * 90_000 * packet.time_base)
-                writer.write_video(packet, rel, rel + shift, 3600, packet.is_keyframe)
-            else:
-                first_a = packet.dts if first_a is None else first_a
-                rel = (packet.dts - first_a) * 90_000 * packet.time_base
-                writer.write_audio(packet, int(rel), int(packet.duration * 90_000 * packet.time_base))
-        writer.close()
-    with av.open(str(tmp_path / "cam/seg.mp4")) as check:
+        config = bytes(src.streams.audio[0].codec_context.extradata)
+    path, written = copy_with_audio(tmp_path, source, AudioTrack("aac", 97, 16000, 1, config))
+    with av.open(str(path)) as check:
         assert [s.type for s in check.streams] == ["video", "audio"]
         assert check.streams.audio[0].codec_context.name == "aac"
+        assert [bytes(p) for p in check.demux(audio=0) if p.size] == written
+        check.seek(0)
         samples = sum(f.samples for f in check.decode(audio=0))
         check.seek(0)
         assert len(list(check.decode(video=0))) == 50
     assert samples >= 16000 * 1.5
 
 
-def test_g711_audio_is_refused_with_one_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize(("codec", "tag"), [("pcm_alaw", "alaw"), ("pcm_mulaw", "ulaw")])
+def test_g711_audio_is_stored_as_is_and_decodes_to_the_same_samples(tmp_path: Path, codec: str, tag: str) -> None:
     source = tmp_path / "source.mov"
-    av_source(source, "pcm_alaw", "mov")
-    caplog.set_level(logging.WARNING, "nvr.segment_writer")
+    av_source(source, codec, "mov")
+    path, written = copy_with_audio(tmp_path, source, AudioTrack(codec, 8, 8000, 1))
     with av.open(str(source)) as src:
-        audio = src.streams.audio[0]
-        assert audio.codec_context.name == "pcm_alaw"
-        assert not audio_supported(audio)
-        assert not audio_supported(audio)
-    assert audio_supported(None) is False
-    assert len([r for r in caplog.records if "pcm_alaw" in r.getMessage()]) <= 1
+        expected = np.concatenate([f.to_ndarray().ravel() for f in src.decode(audio=0)])
+    with av.open(str(path)) as check:
+        audio = check.streams.audio[0]
+        assert (audio.codec_context.name, audio.codec_context.codec_tag, audio.codec_context.sample_rate) == \
+            (codec, tag, 8000)
+        assert b"".join(bytes(p) for p in check.demux(audio) if p.size) == b"".join(written)
+        check.seek(0)
+        decoded = np.concatenate([f.to_ndarray().ravel() for f in check.decode(audio=0)])
+    assert len(decoded) == len(expected) >= 8000 * 1.9
+    assert np.array_equal(decoded, expected), "G.711 is kept byte for byte: it decodes to the same PCM"

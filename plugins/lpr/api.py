@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,6 +69,8 @@ def _number(request: web.Request, name: str, kind: type = int, minimum: float = 
         value = kind(raw)
     except ValueError:
         raise web.HTTPBadRequest(text=f"{name}: not a number: {raw!r}") from None
+    if not math.isfinite(value):
+        raise web.HTTPBadRequest(text=f"{name}: not a number: {raw!r}")
     if value < minimum:
         raise web.HTTPBadRequest(text=f"{name}: must be at least {minimum:g}")
     return value

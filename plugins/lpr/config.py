@@ -47,7 +47,7 @@ class LprConfig(BaseModel):
                                title="A vehicle whose plate is unseen this long has passed")
     max_sighting_s: float = Field(60.0, ge=5.0, le=3600.0,
                                   title="A plate seen longer (a parked car) is stored this often")
-    det_scale: float = Field(1.5, gt=0.0, le=4.0, title="Scale of the regions given to text detection")
+    det_scale: float = Field(1.0, gt=0.0, le=4.0, title="Scale of the regions given to text detection")
     det_max_side: int = Field(960, ge=64, le=4096, title="Longest side of the text detector's input in px")
     device: str = Field("CPU", pattern=DEVICE_PATTERN, title="OpenVINO device of both OCR models")
     threads: int = Field(1, ge=0, le=64, title="Inference threads per worker (0 = OpenVINO's choice)")

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import Image
 
 from nvr.detection import Box
 
@@ -19,8 +20,8 @@ REGION_MARGIN = 0.12
 MIN_REGION_MARGIN_PX = 12
 EDGE_PX = 1.0
 """Text boxes this close to the frame edge are cut off: not read."""
-MAX_LINE_ASPECT = 9.0
-"""Lines longer than this (width / height) are not plates: a plate line is about 5 (a clock is 12 or more)."""
+MAX_LINE_ASPECT = 7.0
+"""Lines longer than this (width / height) are not plates: a plate's box is 3-5 (a clock or a sign 8 or more)."""
 STATIC_AFTER = 2
 """A line rejected this many times in a row at the same place is static text (a clock, a sign): skipped..."""
 STATIC_RECHECK = 10
@@ -32,6 +33,9 @@ REFINE_HEIGHT = 96.0
 """Second look: a candidate line is detected again scaled to about this height, which parts the plate's
 number from its border and its validity line (an I over the border reads as L)."""
 REFINE_PAD = 0.3
+"""The second look sees the candidate with this much of its height above and below..."""
+REFINE_PAD_X = 1.0
+"""...and this much left and right: a last letter the first look split off (a lone J) is found again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,13 +75,19 @@ class ReaderStats:
     rejected: int = 0
     static: int = 0
     det_s: float = 0.0
+    refine_s: float = 0.0
     rec_s: float = 0.0
     rec_times: list[float] = field(default_factory=list)
+    """Seconds of each recognition (at most 100,000 kept)."""
+    read_times: list[float] = field(default_factory=list)
+    """Seconds of each recognition that became a plate read."""
 
-    def add_rec(self, seconds: float) -> None:
+    def add_rec(self, seconds: float, plate: bool) -> None:
         self.rec_s += seconds
         if len(self.rec_times) < 100_000:
             self.rec_times.append(seconds)
+            if plate:
+                self.read_times.append(seconds)
 
 
 def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -111,38 +121,56 @@ def merge_lines(boxes: list[TextBox]) -> list[TextBox]:
     return lines
 
 
+STATIC_SAME = 0.1
+"""Two line images this close (mean difference of normalised 32x8 grey thumbnails) show the same text: a
+clock's next second or a sign is under 0.06, two different plates are over 0.15."""
+
+
+def signature(crop: np.ndarray) -> np.ndarray:
+    """A 32x8 grey thumbnail, normalised for brightness and contrast, to tell the same text at a place again."""
+    grey = np.asarray(Image.fromarray(crop).convert("L").resize((32, 8), Image.Resampling.BILINEAR),
+                      dtype=np.float32)
+    return (grey - grey.mean()) / (grey.std() + 8.0)
+
+
 @dataclass
 class _Static:
     box: tuple[float, float, float, float]
+    look: np.ndarray
     rejected: int
     last_us: int
 
 
 class StaticText:
-    """Per camera: where lines were rejected again and again (burned-in clocks, signs), to skip reading them."""
+    """Per camera: text refused again and again at one place (a burned-in clock, a sign), to skip reading it.
+
+    A place is skipped only while what it shows looks the same, so a car whose plate stops where another
+    car's plate was refused is still read.
+    """
 
     def __init__(self) -> None:
         self._places: list[_Static] = []
 
-    def _find(self, box: tuple[float, float, float, float]) -> _Static | None:
-        return next((p for p in self._places if _iou(p.box, box) >= 0.6), None)
+    def _find(self, box: tuple[float, float, float, float], look: np.ndarray) -> _Static | None:
+        return next((p for p in self._places
+                     if _iou(p.box, box) >= 0.6 and float(np.abs(p.look - look).mean()) < STATIC_SAME), None)
 
-    def skip(self, box: tuple[float, float, float, float], time_us: int) -> bool:
+    def skip(self, box: tuple[float, float, float, float], look: np.ndarray, time_us: int) -> bool:
         """Should this line go unread? Counts the skip, so every ``STATIC_RECHECK``-th is read again."""
         self._places = [p for p in self._places if time_us - p.last_us < STATIC_FORGET_US]
-        place = self._find(box)
+        place = self._find(box, look)
         if place is None or place.rejected < STATIC_AFTER:
             return False
         place.rejected += 1
         place.last_us = time_us
         return (place.rejected - STATIC_AFTER) % STATIC_RECHECK != 0
 
-    def rejected(self, box: tuple[float, float, float, float], time_us: int) -> None:
-        place = self._find(box)
+    def rejected(self, box: tuple[float, float, float, float], look: np.ndarray, time_us: int) -> None:
+        place = self._find(box, look)
         if place is None:
-            self._places.append(_Static(box, 1, time_us))
+            self._places.append(_Static(box, look, 1, time_us))
         else:
-            place.box, place.last_us = box, time_us
+            place.box, place.look, place.last_us = box, look, time_us
             place.rejected += 1
 
     def accepted(self, box: tuple[float, float, float, float]) -> None:
@@ -152,7 +180,7 @@ class StaticText:
 class PlateReader:
     """Reads plates in frames with the PP-OCR models. Not thread-safe: one per worker thread."""
 
-    def __init__(self, models: OcrModels, *, det_scale: float = 1.5, det_max_side: int = 960,
+    def __init__(self, models: OcrModels, *, det_scale: float = 1.0, det_max_side: int = 960,
                  min_read_confidence: float = 0.3, max_cost: float = 1.0) -> None:
         self.detector = TextDetector(models.det)
         self.recognizer = TextRecognizer(models.rec, models.charset)
@@ -201,24 +229,29 @@ class PlateReader:
             return None
         if x0 <= EDGE_PX or y0 <= EDGE_PX or x1 >= width - EDGE_PX or y1 >= height - EDGE_PX:
             return None  # cut off by the frame: a partial plate reads as a different, valid plate
-        if static is not None and static.skip(box, time_us):
-            self.stats.static += 1
-            return None
+        look = None
+        if static is not None:
+            look = signature(rgb[int(y0):int(np.ceil(y1)), int(x0):int(np.ceil(x1))])
+            if static.skip(box, look, time_us):
+                self.stats.static += 1
+                return None
         self.stats.lines += 1
+        coarse = box
         x0, y0, x1, y1 = box = self._refine(rgb, box)
         h = y1 - y0
         crop = rgb[int(y0):int(np.ceil(y1)), int(x0):int(np.ceil(x1))]
         started = time.perf_counter()
         text = self.recognizer.read(crop)
-        self.stats.add_rec(time.perf_counter() - started)
+        seconds = time.perf_counter() - started
         plate = normalise(text, self.max_cost)
+        self.stats.add_rec(seconds, plate is not None)
         if plate is None or plate.confidence < self.min_read_confidence:
             self.stats.rejected += 1
-            if static is not None:
-                static.rejected(box, time_us)
+            if static is not None and look is not None:
+                static.rejected(coarse, look, time_us)
             return None
         if static is not None:
-            static.accepted(box)
+            static.accepted(coarse)
         self.stats.reads += 1
         m = h * CROP_MARGIN
         context = rgb[max(0, int(y0 - m)):min(height, int(y1 + m)), max(0, int(x0 - m)):min(width, int(x1 + m))]
@@ -228,13 +261,13 @@ class PlateReader:
         """The main text line inside a candidate, found by detecting again at ``REFINE_HEIGHT``; else the box."""
         height, width = rgb.shape[:2]
         x0, y0, x1, y1 = box
-        pad = (y1 - y0) * REFINE_PAD
-        cx0, cy0 = max(0, int(x0 - pad)), max(0, int(y0 - pad))
-        cx1, cy1 = min(width, int(np.ceil(x1 + pad))), min(height, int(np.ceil(y1 + pad)))
+        pad, pad_x = (y1 - y0) * REFINE_PAD, (y1 - y0) * REFINE_PAD_X
+        cx0, cy0 = max(0, int(x0 - pad_x)), max(0, int(y0 - pad))
+        cx1, cy1 = min(width, int(np.ceil(x1 + pad_x))), min(height, int(np.ceil(y1 + pad)))
         scale = min(4.0, REFINE_HEIGHT / max(1.0, y1 - y0))
         started = time.perf_counter()
         found = self.detector.detect(rgb[cy0:cy1, cx0:cx1], scale, self.det_max_side)
-        self.stats.det_s += time.perf_counter() - started
+        self.stats.refine_s += time.perf_counter() - started
         lines = merge_lines(found)
         if not lines:
             return box

@@ -251,7 +251,7 @@ class LprService:
     def stats(self) -> ReaderStats:
         total = ReaderStats()
         for r in self.readers:
-            for name in ("frames", "regions", "lines", "reads", "rejected", "static", "det_s", "rec_s"):
+            for name in ("frames", "regions", "lines", "reads", "rejected", "static", "det_s", "refine_s", "rec_s"):
                 setattr(total, name, getattr(total, name) + getattr(r.stats, name))
         return total
 

@@ -14,9 +14,10 @@ REC_HEIGHT = 48
 WIDTH_STEP = 32
 """Input widths are multiples of this, so OpenVINO sees few distinct shapes."""
 STRETCH = 1.0
-"""Crops are stretched at least this much in width (up to the next step): narrow pairs such as 11 need the
-time steps, or CTC merges them into one character."""
-MAX_WIDTH = 640
+"""Crops are stretched at least this much in width, then up to the next step. A tight line crop gives each
+character about 3.5 CTC time steps, enough to keep narrow pairs such as 11 apart; a crop of the whole plate
+(number, border and validity line) needs 1.2 or more."""
+MAX_WIDTH = 384
 ALNUM = string.ascii_uppercase + string.digits
 KEPT = frozenset(string.ascii_letters + string.digits + string.punctuation + " ")
 """Classes decoding may choose (when the model was not pruned to them already)."""
@@ -69,7 +70,7 @@ class CharsetView:
 
 
 def prepare(crop: np.ndarray) -> np.ndarray:
-    """RGB uint8 crop -> 1x3x48xW float32 (BGR, scaled to [-1, 1]), W a multiple of 32 a little wider than natural."""
+    """RGB uint8 crop -> 1x3x48xW float32 (BGR, scaled to [-1, 1]), W the natural width rounded up to 32."""
     h, w = crop.shape[:2]
     natural = REC_HEIGHT * w / max(h, 1) * STRETCH
     width = int(min(MAX_WIDTH, max(WIDTH_STEP, -(-natural // WIDTH_STEP) * WIDTH_STEP)))

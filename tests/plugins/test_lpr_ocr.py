@@ -139,7 +139,7 @@ def test_connected_components_match_a_flood_fill() -> None:
 
 def test_recogniser_input_is_stretched_to_a_width_step() -> None:
     tensor = prepare(np.zeros((20, 60, 3), dtype=np.uint8))
-    assert tensor.shape == (1, 3, 48, 192) and tensor.dtype == np.float32  # 144 natural x 1.2 -> 192
+    assert tensor.shape == (1, 3, 48, 160) and tensor.dtype == np.float32  # 144 natural -> the next 32
     assert tensor.min() == -1.0
 
 
