@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit, urlunsplit
 
 from nvr.camera_worker import backoff_delay
 from nvr.ingest_thread import ingest_loop, submit
@@ -22,6 +20,7 @@ from nvr.rtcp import sender_report
 from nvr.rtp_audio import AudioDepacketizer
 from nvr.rtp_depacketize import VideoDepacketizer
 from nvr.rtsp_client import RtspClient, SessionMedia
+from nvr.rtsp_credentials import credential_url, scrub
 from nvr.rtsp_errors import RtspStatusError, classify
 from nvr.rtsp_wire import PacketHandler
 
@@ -46,30 +45,6 @@ READ_BATCH_AFTER_S = 2.0
 """Batching starts this long into a connection (the run is anchored on unbatched reads) and adapts as often."""
 READ_BATCH_MAX = 64 * 1024
 _RATE_WINDOW_US = 2_000_000
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]*@")
-
-
-def credential_url(url: str, username: str | None, password: str | None) -> str:
-    """``url`` with percent-encoded ``user:password@`` (replacing any userinfo it had)."""
-    if username is None and password is None:
-        return url
-    parts = urlsplit(url)
-    userinfo = quote(username or "", safe="")
-    if password is not None:
-        userinfo += ":" + quote(password, safe="")
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{userinfo}@{host}"))
-
-
-def scrub(text: str, *secrets: str | None) -> str:
-    """Remove URL userinfo and any of ``secrets`` (raw or percent-encoded) from ``text``."""
-    text = _USERINFO.sub(r"\1", text)
-    for secret in secrets:
-        if secret:
-            for form in {secret, quote(secret, safe="")}:
-                text = text.replace(form, "***")
-    return text
-
 
 @dataclass
 class _Session:
