@@ -130,9 +130,10 @@ class Scanner:
     def rules(config: Config, camera_names: list[str]) -> dict[str, CameraRule]:
         """Each camera's record settings; cameras gone from the config keep the defaults."""
         default = RecordConfig()
+        by_name = {c.name: c for c in config.cameras}  # one pass: Config.camera() per camera is quadratic
         rules = {}
         for name in camera_names:
-            cam = config.camera(name)
+            cam = by_name.get(name)
             rec = cam.record if cam is not None else default
             max_bytes = None if rec.max_gb is None else round(rec.max_gb * GB)
             rules[name] = CameraRule(rec.retain_days, rec.event_retain_days, max_bytes)
