@@ -8,7 +8,8 @@ from typing import Literal
 from nvr.detection import AnalysedFrame
 
 from .group import PlateGrouper
-from .reader import Observation, PlateReader, Region, StaticText
+from .reader import Observation, PlateReader, Region
+from .static_text import StaticText
 from .vote import Sighting
 
 RegionMode = Literal["auto", "vehicles", "motion", "full_frame"]

@@ -6,12 +6,12 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image
 
 from nvr.detection import Box
 
 from .grammar import PlateRead, normalise
 from .ocr_models import OcrModels
+from .static_text import StaticText, iou, signature
 from .textdet import TextBox, TextDetector
 from .textrec import TextRecognizer
 
@@ -22,11 +22,6 @@ EDGE_PX = 1.0
 """Text boxes this close to the frame edge are cut off: not read."""
 MAX_LINE_ASPECT = 7.0
 """Lines longer than this (width / height) are not plates: a plate's box is 3-5 (a clock or a sign 8 or more)."""
-STATIC_AFTER = 2
-"""A line rejected this many times in a row at the same place is static text (a clock, a sign): skipped..."""
-STATIC_RECHECK = 10
-"""...except every 10th time, in case a plate now stands there."""
-STATIC_FORGET_US = 60_000_000
 CROP_MARGIN = 0.5
 """An observation keeps the plate with this much of its height around it (the crop stored with a sighting)."""
 REFINE_HEIGHT = 96.0
@@ -90,15 +85,6 @@ class ReaderStats:
                 self.read_times.append(seconds)
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = w * h
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-
-
 def merge_lines(boxes: list[TextBox]) -> list[TextBox]:
     """Join boxes that continue one line (``B`` ``1234`` ``XYZ`` found apart) into one box per line."""
     pending = sorted(boxes, key=lambda b: b.box[0])
@@ -119,62 +105,6 @@ def merge_lines(boxes: list[TextBox]) -> list[TextBox]:
         else:
             lines.append(box)
     return lines
-
-
-STATIC_SAME = 0.1
-"""Two line images this close (mean difference of normalised 32x8 grey thumbnails) show the same text: a
-clock's next second or a sign is under 0.06, two different plates are over 0.15."""
-
-
-def signature(crop: np.ndarray) -> np.ndarray:
-    """A 32x8 grey thumbnail, normalised for brightness and contrast, to tell the same text at a place again."""
-    grey = np.asarray(Image.fromarray(crop).convert("L").resize((32, 8), Image.Resampling.BILINEAR),
-                      dtype=np.float32)
-    return (grey - grey.mean()) / (grey.std() + 8.0)
-
-
-@dataclass
-class _Static:
-    box: tuple[float, float, float, float]
-    look: np.ndarray
-    rejected: int
-    last_us: int
-
-
-class StaticText:
-    """Per camera: text refused again and again at one place (a burned-in clock, a sign), to skip reading it.
-
-    A place is skipped only while what it shows looks the same, so a car whose plate stops where another
-    car's plate was refused is still read.
-    """
-
-    def __init__(self) -> None:
-        self._places: list[_Static] = []
-
-    def _find(self, box: tuple[float, float, float, float], look: np.ndarray) -> _Static | None:
-        return next((p for p in self._places
-                     if _iou(p.box, box) >= 0.6 and float(np.abs(p.look - look).mean()) < STATIC_SAME), None)
-
-    def skip(self, box: tuple[float, float, float, float], look: np.ndarray, time_us: int) -> bool:
-        """Should this line go unread? Counts the skip, so every ``STATIC_RECHECK``-th is read again."""
-        self._places = [p for p in self._places if time_us - p.last_us < STATIC_FORGET_US]
-        place = self._find(box, look)
-        if place is None or place.rejected < STATIC_AFTER:
-            return False
-        place.rejected += 1
-        place.last_us = time_us
-        return (place.rejected - STATIC_AFTER) % STATIC_RECHECK != 0
-
-    def rejected(self, box: tuple[float, float, float, float], look: np.ndarray, time_us: int) -> None:
-        place = self._find(box, look)
-        if place is None:
-            self._places.append(_Static(box, look, 1, time_us))
-        else:
-            place.box, place.look, place.last_us = box, look, time_us
-            place.rejected += 1
-
-    def accepted(self, box: tuple[float, float, float, float]) -> None:
-        self._places = [p for p in self._places if _iou(p.box, box) < 0.6]
 
 
 class PlateReader:
@@ -286,6 +216,6 @@ class PlateReader:
         """Overlapping regions see a plate twice: keep the most confident read of each place."""
         kept: list[Observation] = []
         for obs in sorted(found, key=lambda o: -o.read.confidence):
-            if all(_iou(obs.box, k.box) < 0.5 for k in kept):
+            if all(iou(obs.box, k.box) < 0.5 for k in kept):
                 kept.append(obs)
         return kept

@@ -9,7 +9,8 @@ from PIL import Image, ImageDraw
 from nvr.errors import PluginError
 from nvr.plugins.lpr.components import label_boxes
 from nvr.plugins.lpr.ocr_models import DET_FILE, OcrModels, load_models, model_path
-from nvr.plugins.lpr.reader import PlateReader, Region, StaticText, merge_lines
+from nvr.plugins.lpr.reader import PlateReader, Region, merge_lines
+from nvr.plugins.lpr.static_text import StaticText, signature
 from nvr.plugins.lpr.textdet import TextBox, boxes_from_map, input_size
 from nvr.plugins.lpr.textrec import TextRecognizer, prepare
 from nvr.sim.plates import draw_car, plate_at
@@ -152,3 +153,21 @@ def test_missing_models_name_the_file_and_the_fix(tmp_path) -> None:
     bad.write_bytes(b"not a model")
     with pytest.raises(PluginError, match="bad.onnx: OpenVINO cannot read the model"):
         load_models(det_override=str(bad))
+
+
+def _text(text: str) -> np.ndarray:
+    img = Image.new("RGB", (260, 26), (0, 0, 0))
+    ImageDraw.Draw(img).text((4, 2), text, font=_font("mono", 18), fill=(255, 255, 255))
+    return np.asarray(img)
+
+
+def test_static_text_skips_the_same_text_but_not_a_new_plate_in_its_place() -> None:
+    static, box = StaticText(), (6.0, 6.0, 262.0, 30.0)
+    for t in range(2):
+        static.rejected(box, signature(_text(f"2026-01-15 07:31:0{t}")), t)
+    assert static.skip(box, signature(_text("2026-01-15 07:31:02")), 2)  # the clock's next second
+    plate = np.asarray(plate_at("B 1234 XYZ", 26).resize((260, 26)))
+    assert not static.skip(box, signature(plate), 3)  # a plate where the clock was refused is read
+    assert not static.skip((300.0, 6.0, 556.0, 30.0), signature(_text("2026-01-15 07:31:04")), 4)  # elsewhere
+    skipped = [static.skip(box, signature(_text("2026-01-15 07:31:05")), 5 + t) for t in range(20)]
+    assert skipped.count(False) == 2  # read again every 10th time
