@@ -18,6 +18,7 @@ from typing import Callable
 
 from aiohttp import web
 
+from nvr.adoption import with_adopted
 from nvr.analysis import AnalysisService
 from nvr.camera_worker import RecordingContext
 from nvr.cameras import CameraRegistry, ChangeSummary
@@ -26,6 +27,7 @@ from nvr.discovery_service import DiscoveryService
 from nvr.errors import ConfigError, PluginError
 from nvr.export_service import ExportService
 from nvr.indexer import SegmentIndexer
+from nvr.nodes import NodeRecorder, join_catalog
 from nvr.plugin_host import PluginHost
 from nvr.retention_service import RetentionService
 from nvr.runtime import Runtime
@@ -47,13 +49,15 @@ class Server:
     """A running nvr: ``async with Server(path) as server:`` starts it, leaving stops it."""
 
     def __init__(self, config_path: str | Path, plugins: PluginHost | None = None,
-                 check_interval_s: float = 30.0):
+                 check_interval_s: float = 30.0, node: str | None = None):
         self.config_path = Path(config_path)
+        self.node = node  # `nvr run --node NAME`: one node of a cluster (nvr.nodes)
         self.plugins = plugins or PluginHost()
         self.check_interval_s = check_interval_s
         self.runtime: Runtime | None = None
         self.initial_admin_password: str | None = None
         self.url = ""
+        self._plugins_started = False
         self._stack = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> Server:
@@ -74,8 +78,12 @@ class Server:
         self._stack.enter_context(lock_storage(config.storage.root))  # one nvr per storage root
         catalog = await open_catalog(config.catalog_url)
         self._stack.push_async_callback(catalog.close)
+        if self.node:  # --- scale-out: runs and segments carry this node's name, recovery sees only them ---
+            await join_catalog(catalog, self.node)
         self._stack.push_async_callback(self.plugins.drain)
         self.initial_admin_password = await ensure_admin(catalog)
+        loaded = await with_adopted(loaded, catalog)  # cameras adopted in the web UI join the config file's
+        config = loaded.config
         runtime = self.runtime = Runtime(loaded=loaded, plugins=self.plugins, catalog=catalog)
         # --- start-up recovery (docs/design/storage.md): bounded now, before anything records; the full walk,
         # if due, in the background once serving; a clean-shutdown marker once recorders and indexer stopped.
@@ -90,9 +98,16 @@ class Server:
         recording = RecordingContext(config.storage.root, config.recording, indexer)
         runtime.cameras = CameraRegistry(runtime, self.check_interval_s, recording)
         self._stack.push_async_callback(runtime.cameras.stop_all)
-        await runtime.cameras.apply(config.cameras)
+        if self.node:  # --- scale-out: record the cameras whose leases this node holds ---
+            node = runtime.extras["node"] = NodeRecorder(runtime, self.node)
+            await node.start(config.cameras)
+            self._stack.push_async_callback(node.stop)
+        else:
+            await runtime.cameras.apply(config.cameras)
 
         runtime.analysis = AnalysisService(runtime)
+        # Plugins stop after analysis, so the events it ends at shutdown still reach them (event_ended).
+        self._stack.push_async_callback(self._shutdown_hooks)
         self._stack.push_async_callback(runtime.analysis.stop)  # before the cameras stop: events end cleanly
         await runtime.analysis.start()  # a missing or unusable model stops start-up here
 
@@ -110,6 +125,8 @@ class Server:
         await site.start()
         host, port = runner.addresses[0][:2]
         self.url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+        if self.node:
+            await runtime.extras["node"].advertise(self.url)
 
         runtime.discovery = DiscoveryService(runtime)
         runtime.discovery.start()
@@ -119,8 +136,8 @@ class Server:
         await runtime.retention.start()
         self._stack.push_async_callback(runtime.retention.stop)
 
+        self._plugins_started = True
         await self.plugins.call("startup", timeout=STARTUP_HOOK_TIMEOUT_S, runtime=runtime)
-        self._stack.push_async_callback(self._shutdown_hooks)
         startup.start_background()  # --- start-up recovery: the full walk, if due ---
         log.info("nvr serving %s with %d camera(s)", self.url, len(config.cameras))
 
@@ -134,7 +151,11 @@ class Server:
     # --- end start-up recovery ---
 
     async def _shutdown_hooks(self) -> None:
+        """The plugins' shutdown hook, if their startup hook ran; the hooks already fired reach them first."""
+        if not self._plugins_started:
+            return
         assert self.runtime is not None
+        await self.plugins.drain()
         await self.plugins.call("shutdown", timeout=SHUTDOWN_HOOK_TIMEOUT_S, runtime=self.runtime)
 
     async def reload(self) -> ChangeSummary | ConfigError:
@@ -145,6 +166,7 @@ class Server:
         except ConfigError as exc:
             log.error("config reload rejected, keeping the running config:\n%s", exc.report())
             return exc
+        loaded = await with_adopted(loaded, self.runtime.catalog)
         old = self.runtime.config
         kept = {}
         for section in RESTART_ONLY_SECTIONS:
@@ -153,7 +175,10 @@ class Server:
             kept[section] = getattr(old, section)  # what is running keeps running as it is
         loaded = LoadedConfig(loaded.config.model_copy(update=kept), loaded.plugin_configs, loaded.path)
         self.runtime.loaded = loaded
-        summary = await self.runtime.cameras.apply(loaded.config.cameras)
+        if self.node:
+            summary = await self.runtime.extras["node"].apply(loaded.config.cameras)
+        else:
+            summary = await self.runtime.cameras.apply(loaded.config.cameras)
         if self.runtime.analysis is not None:
             try:
                 await self.runtime.analysis.apply(loaded.config.cameras)
@@ -170,12 +195,12 @@ class Server:
 
 
 async def serve(config_path: str | Path, announce: Callable[[str], None] = print,
-                ready: Callable[[Server], None] | None = None) -> int:
+                ready: Callable[[Server], None] | None = None, node: str | None = None) -> int:
     """Run until SIGTERM/SIGINT; SIGHUP reloads the config. Returns an exit code."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     reloads: set[asyncio.Task] = set()
-    async with Server(config_path) as server:
+    async with Server(config_path, node=node) as server:
         if server.initial_admin_password:
             announce(f"Created the first admin user: admin / {server.initial_admin_password}\n"
                      "(shown once; set NVR_ADMIN_PASSWORD to choose it)")

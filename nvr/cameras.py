@@ -35,13 +35,16 @@ class CameraRegistry:
         self._interval = check_interval_s
         self._workers: dict[str, CameraWorker] = {}
         self._order: list[str] = []
+        self.elsewhere: dict[str, CameraStatus] = {}
+        """A cluster node's configured cameras that another node records (state "elsewhere"; nvr.nodes)."""
 
     def statuses(self) -> list[CameraStatus]:
-        return [self._workers[name].status for name in self._order]
+        mine = [self._workers[name].status for name in self._order]
+        return mine + [s for name, s in self.elsewhere.items() if name not in self._workers]
 
     def status(self, name: str) -> CameraStatus | None:
         worker = self._workers.get(name)
-        return worker.status if worker else None
+        return worker.status if worker else self.elsewhere.get(name)
 
     def worker(self, name: str) -> CameraWorker | None:
         return self._workers.get(name)
@@ -52,15 +55,20 @@ class CameraRegistry:
             detail=status.detail, runtime=self._runtime,
         )
 
-    async def apply(self, cameras: list[CameraConfig]) -> ChangeSummary:
-        """Start new cameras, stop removed ones, restart changed ones; leave the rest running."""
+    async def apply(self, cameras: list[CameraConfig], *, mark_removed: bool = True) -> ChangeSummary:
+        """Start new cameras, stop removed ones, restart changed ones; leave the rest running.
+
+        ``mark_removed=False``: a camera stopped here may still be configured (a cluster node handed its
+        lease to another node, nvr.nodes), so the catalog does not mark it removed.
+        """
         summary = ChangeSummary()
         wanted = {c.name: c for c in cameras}
         for name in list(self._workers):
             if name not in wanted:
                 await self._stop(name)
                 summary.removed.append(name)
-                await self._runtime.catalog.mark_camera_removed(name)
+                if mark_removed:
+                    await self._runtime.catalog.mark_camera_removed(name)
         for cam in cameras:
             current = self._workers.get(cam.name)
             if current is not None and current.config == cam:

@@ -24,7 +24,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(exc.report(), file=sys.stderr)
         return 2
     setup_logging(args.log_level or level)
-    return asyncio.run(serve(args.config))
+    return asyncio.run(serve(args.config, node=args.node))
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
@@ -112,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run the server")
     p.add_argument("-c", "--config", required=True, help="config TOML file")
+    p.add_argument("--node", metavar="NAME", default=None,
+                   help="run as cluster node NAME: record the cameras it leases (needs a PostgreSQL catalog)")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("check-config", help="validate a config file; exit 2 listing every problem")
@@ -159,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     from nvr.cli_export import register as register_export
 
     register_export(sub)
+    from nvr.cli_complaints import register as register_complaints
+
+    register_complaints(sub)
 
     register_users(sub)
     return parser

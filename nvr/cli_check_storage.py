@@ -31,6 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true",
                    help="with --repair: drop rows without files even when so many are missing that the "
                    "storage looks unmounted")
+    p.add_argument("--node", metavar="NAME", default=None,
+                   help="the cluster node this machine runs (a PostgreSQL catalog shared by nodes): check its files")
     p.set_defaults(func=run_check_storage)
 
 
@@ -50,12 +52,16 @@ def run_check_storage(args: argparse.Namespace, out: Callable[[str], None] = pri
         print(f"nvr check-storage: storage root {root} does not exist", file=sys.stderr)
         return EXIT_ERROR
     return asyncio.run(check_storage(root, config.catalog_url, deep=args.deep, repair=args.repair,
-                                     force=args.force, out=out))
+                                     force=args.force, out=out, node=getattr(args, "node", None)))
 
 
 async def check_storage(root: Path, catalog_url: str, *, deep: bool, repair: bool, force: bool = False,
-                        out: Callable[[str], None] = print) -> int:
-    """Check (and optionally repair) ``root`` against the catalog at ``catalog_url``; return the exit code."""
+                        out: Callable[[str], None] = print, node: str | None = None) -> int:
+    """Check (and optionally repair) ``root`` against the catalog at ``catalog_url``; return the exit code.
+
+    On a catalog shared by cluster nodes, ``node`` names this machine's node: only its rows are compared
+    with this disk (without it the other nodes' footage would look missing, and --repair would drop it).
+    """
     from nvr.storage.catalog import open_catalog
     from nvr.storage.check import check
     from nvr.storage.check import repair as apply_repair
@@ -71,6 +77,14 @@ async def check_storage(root: Path, catalog_url: str, *, deep: bool, repair: boo
                 return EXIT_ERROR
             live = True
         async with await open_catalog(catalog_url) as catalog:
+            if node:  # --- scale-out: this node's rows only (nvr.nodes.join_catalog) ---
+                from nvr.nodes import join_catalog
+
+                await join_catalog(catalog, node)
+            elif nodes := [n.name for n in await catalog.list_nodes()]:
+                print(f"nvr check-storage: this catalog is shared by the nodes {', '.join(nodes)}; "
+                      "say which one this machine runs with --node NAME", file=sys.stderr)
+                return EXIT_ERROR
             report = await check(catalog, root, deep=deep, live=live)
             for line in report.lines():
                 out(line)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from nvr.config_lines import find_line, line_index
 from nvr.errors import ConfigError, ConfigProblem
+from nvr.nodes_config import ClusterConfig
 from nvr.secrets import Resolved, Secret
 
 CAMERA_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -38,7 +39,7 @@ class StorageConfig(Section):
 
 
 class CatalogConfig(Section):
-    url: str = Field(
+    url: Resolved = Field(
         "",
         title="Catalog database URL",
         description='"" = catalog.db beside the storage root; a path (relative to the config file) '
@@ -105,6 +106,9 @@ class StreamConfig(Section):
 class Location(Section):
     lat: float = Field(ge=-90, le=90, title="Latitude (WGS 84)")
     lon: float = Field(ge=-180, le=180, title="Longitude (WGS 84)")
+    direction_deg: float | None = Field(None, ge=0, lt=360,
+                                        title="Where the camera looks, degrees clockwise from north (optional)")
+    fov_deg: float | None = Field(None, gt=0, le=360, title="Horizontal field of view in degrees (optional)")
 
 
 class RecordConfig(Section):
@@ -254,6 +258,7 @@ class Config(Section):
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)  # several nodes (docs/operations.md)
     cameras: list[CameraConfig] = Field(default_factory=list)
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

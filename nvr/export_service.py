@@ -31,6 +31,7 @@ from nvr.export_clip import ExportCancelled
 from nvr.export_keys import SigningKey, load_or_create_key
 from nvr.export_manifest import CameraInfo
 from nvr.export_plan import ExportInputError, ExportRequest, plan_camera
+from nvr.footage_remote import footage_root
 from nvr.storage.catalog import Catalog
 from nvr.storage.exports_catalog import ExportJob, NewExportJob
 
@@ -213,12 +214,14 @@ class ExportService:
         config = self.config()
         key = await self.load_key()
         taken: set[str] = set()
-        plans = [await plan_camera(self.catalog, config.storage.root, camera, job.start_us, job.end_us, taken)
+        # footage on other cluster nodes is fetched first (nvr.footage_remote); a single server reads its root
+        root = await footage_root(self.catalog, config, list(job.cameras), job.start_us, job.end_us)
+        plans = [await plan_camera(self.catalog, root, camera, job.start_us, job.end_us, taken)
                  for camera in job.cameras]
         tracker.total = sum(p.source_bytes for p in plans)
         log.info("export %d (case %s): %d camera(s), %.1f MB of footage, attempt %d", job.id, job.case,
                  len(plans), tracker.total / 1e6, job.attempts)
-        task = BundleTask(job, plans, await self._camera_info(job.cameras), config.storage.root, key,
+        task = BundleTask(job, plans, await self._camera_info(job.cameras), root, key,
                           lambda: now_us(self.clock), tracker.add, self._cancel)
         beat = asyncio.create_task(self._heartbeat(job, tracker))
         try:

@@ -19,13 +19,14 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from nvr.config import CameraConfig
-    from nvr.models import User
-    from nvr.web.nav import NavItem
-
     from nvr.detection import AnalysedFrame, Detection, DetectorFactory
     from nvr.discovery import DiscoveredDevice
-    from nvr.models import Event, Segment
+    from nvr.models import Event, Segment, User
+    from nvr.plugins.kelurahan.notify import Notification
     from nvr.runtime import Runtime
+    from nvr.storage.complaints_catalog import CameraLink, Complaint
+    from nvr.storage.plates_catalog import PlateSighting
+    from nvr.web.nav import NavItem
 
 hookspec = pluggy.HookspecMarker("nvr")
 hookimpl = pluggy.HookimplMarker("nvr")
@@ -64,7 +65,8 @@ def startup(runtime: Runtime) -> None:
 
 @hookspec
 def shutdown(runtime: Runtime) -> None:
-    """Called once when the server stops, before the catalog closes.
+    """Called once when the server stops: after the web server and analysis stopped (so the events analysis
+    ended at shutdown have reached ``event_ended``), before the cameras and the catalog stop.
 
     Stop what ``startup`` started; nvr waits at most a few seconds for all
     shutdown hooks together. May be ``async``. The return value is ignored.
@@ -94,7 +96,8 @@ def camera_state_changed(camera: str, old: str, new: str, detail: str | None, ru
     ``online`` (a camera that is only checked, not recorded), ``offline``
     (refused, timed out, unreachable), ``auth_failed`` (401), ``not_found``
     (404), ``stalled`` (no packets), ``error``, ``disabled``, ``stopped``,
-    ``removed``; ``detail`` is a human-readable reason or ``None``. Called only on a change, from the event loop: keep it cheap.
+    ``removed``; ``detail`` is a human-readable reason or ``None``. Called only on a change, from the
+    event loop: keep it cheap.
     The return value is ignored.
     """
 
@@ -172,6 +175,49 @@ def event_ended(event: Event, runtime: Runtime) -> None:
     """
 
 
+@hookspec
+def plate_sighted(sighting: PlateSighting, runtime: Runtime) -> None:
+    """A licence plate sighting was stored (by the built-in ``lpr`` plugin).
+
+    ``sighting`` is the catalog's ``nvr.storage.plates_catalog.PlateSighting``
+    (``id`` set; ``alert_event_id`` and ``watch_plate`` set when it matched the
+    watchlist, whose alert also comes as ``event_started``/``event_ended`` with
+    kind ``"plate_alert"``). Called once per sighting, from the event loop:
+    keep it cheap. Plates are personal data. The return value is ignored.
+    """
+
+
+# --- Complaints (the built-in complaints plugin) -----------------------------
+
+
+@hookspec
+def complaint_received(complaint: Complaint, runtime: Runtime) -> None:
+    """A citizen complaint was stored for the first time (a repeated external id does not call it).
+
+    ``complaint`` is ``nvr.storage.complaints_catalog.Complaint`` (status ``new``, not linked yet). It never
+    carries the reporter's identity. Called without waiting for the result, from the event loop (an
+    integration may push to the city app here). The return value is ignored.
+    """
+
+
+@hookspec
+def complaint_linked(complaint: Complaint, cameras: list[CameraLink], events: list[int], runtime: Runtime) -> None:
+    """Cameras or events were linked to a complaint (at intake, or when re-linked after cameras or events appeared).
+
+    ``cameras`` are only the camera links added now (``CameraLink``: camera, distance, footage window, hold id);
+    ``events`` the ids of the events added now. The return value is ignored.
+    """
+
+
+@hookspec
+def complaint_status_changed(complaint: Complaint, old: str, new: str, actor: str, runtime: Runtime) -> None:
+    """A complaint moved along the workflow (new, linked, in_progress, responded, closed).
+
+    ``complaint`` is the complaint after the change; ``actor`` the user name (``system:complaints`` when
+    linking moved it). Called after the change and its audit entry are stored. The return value is ignored.
+    """
+
+
 # --- Web ---------------------------------------------------------------------
 
 
@@ -202,8 +248,9 @@ def web_fragment(slot: str, context: object, user: User, runtime: Runtime) -> st
     """HTML to insert into a page at ``slot``, or None.
 
     Slots: ``"camera"`` (the camera page; ``context`` is the camera's
-    ``CameraConfig``) and ``"event"`` (the event page; ``context`` is the
-    ``Event``). Return markup that is already safe: escape whatever you insert
+    ``CameraConfig``), ``"event"`` (the event page; ``context`` is the
+    ``Event``) and ``"admin"`` (the admin page; ``context`` is None). Return markup that is already safe:
+    escape whatever you insert
     (``markupsafe.escape``). Called on every render of those pages.
     """
 
@@ -217,5 +264,22 @@ def permission(user: User, action: str, camera: CameraConfig | None, runtime: Ru
     defines for its own routes. ``camera`` is the camera concerned, or None.
     Any False forbids; otherwise any True allows; otherwise nvr's default
     applies (the role ranks and the user's kelurahan scope). Called for every
-    camera a page lists, so keep it cheap.
+    camera a page lists, so keep it cheap; decorate it with
+    ``nvr.web.permissions.for_actions(...)`` to be asked only about those actions.
+    """
+
+
+# --- Kelurahan -----------------------------------------------------------------
+
+
+@hookspec
+def kelurahan_notification(notification: Notification, runtime: Runtime) -> None:
+    """Something a kelurahan should hear about: deliver it (a WhatsApp or Telegram gateway, a pager...).
+
+    ``notification`` is a ``nvr.plugins.kelurahan.notify.Notification``: ``kind`` (``"event"`` when an event
+    starts, ``"escalation"`` when a duty officer hands one to an agency), ``camera``, ``kelurahan``,
+    ``kecamatan`` (the camera's region), ``severity``, ``event`` (the event as the JSON API shows it),
+    ``agency``, ``note``, ``by`` and ``at_us``; ``payload()`` is its JSON. Called by the built-in
+    ``kelurahan`` plugin (whose own webhooks implement it), fire-and-forget from the event loop: never
+    block; filter by severity and region yourself. The return value is ignored.
     """

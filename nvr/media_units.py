@@ -50,13 +50,16 @@ class AccessUnit:
     delimiters are left out); ``params`` the VPS/SPS/PPS NAL units that came
     with it, in order, or None. ``key`` is set for IDR/IRAP pictures. ``ts`` is
     the 32-bit RTP timestamp, ``recv_us`` the wall time (UTC µs) the last of
-    its packets arrived.
+    its packets arrived. ``after_loss`` is set on the first picture after RTP
+    packets went missing (the pictures they damaged were dropped before it).
     """
 
-    __slots__ = ("ts", "recv_us", "key", "data", "params")
+    __slots__ = ("ts", "recv_us", "key", "data", "params", "after_loss")
 
-    def __init__(self, ts: int, recv_us: int, key: bool, data: bytes, params: tuple[bytes, ...] | None) -> None:
+    def __init__(self, ts: int, recv_us: int, key: bool, data: bytes, params: tuple[bytes, ...] | None,
+                 after_loss: bool = False) -> None:
         self.ts, self.recv_us, self.key, self.data, self.params = ts, recv_us, key, data, params
+        self.after_loss = after_loss
 
     def __repr__(self) -> str:
         return f"AccessUnit(ts={self.ts}, key={self.key}, {len(self.data)} bytes, params={self.params is not None})"

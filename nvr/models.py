@@ -27,9 +27,12 @@ __all__ = [
 MEDIA_TIMEBASE: Final = 90_000
 """Units per second of ``Segment.media_duration`` (the 90 kHz RTP video clock)."""
 
-Role = Literal["admin", "investigator", "operator", "viewer"]
-ROLES: Final[tuple[str, ...]] = ("admin", "investigator", "operator", "viewer")
-"""Highest first; ``investigator`` (exports evidence) ranks between operator and admin."""
+Role = Literal["admin", "investigator", "operator", "viewer", "duty_officer", "kelurahan_viewer"]
+ROLES: Final[tuple[str, ...]] = ("admin", "investigator", "operator", "viewer", "duty_officer", "kelurahan_viewer")
+"""Highest first; ``investigator`` (exports evidence) ranks between operator and admin. The kelurahan roles
+(``duty_officer`` ranks as operator, ``kelurahan_viewer`` as viewer) must be bound to a kelurahan or kecamatan."""
+SCOPED_ROLES: Final[tuple[str, ...]] = ("duty_officer", "kelurahan_viewer")
+"""Roles that only exist with a scope: a kelurahan, or ``kecamatan:<name>``."""
 
 SegmentState = Literal["ok", "garbage"]
 SEGMENT_STATES: Final[tuple[str, ...]] = ("ok", "garbage")

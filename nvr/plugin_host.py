@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "nvr"
 
 DEFAULT_PLUGINS: tuple[str, ...] = ("nvr.plugins.camera_log", "nvr.plugins.detect_openvino", "nvr.plugins.web_core",
-                                   "nvr.plugins.lpr")
+                                   "nvr.plugins.lpr", "nvr.plugins.kelurahan", "nvr.plugins.mqtt",
+                                   "nvr.plugins.complaints")
 """Built-in plugins, registered exactly like third-party ones."""
 
 
@@ -138,6 +139,10 @@ class PluginHost:
         st.last_error_hook = hook_name
         st.last_error_at = time.time()
         log.error("plugin %s failed in hook %s: %s", plugin_name, hook_name, st.last_error, exc_info=exc)
+
+    def report_error(self, plugin_name: str, where: str, exc: BaseException) -> None:
+        """Record a failure of a plugin's own background work (logged, counted, shown with its health)."""
+        self._record_error(plugin_name, where, exc)
 
     def implements(self, hook_name: str) -> bool:
         """Whether any registered plugin implements ``hook_name`` (lets hot paths skip the call)."""

@@ -90,6 +90,9 @@ class Recorder:
         self._wake = asyncio.Event()
         self._opening: asyncio.Future[Any] | None = None
         self._run: StreamRecorder | None = None
+        self._video: VideoDepacketizer | None = None
+        self._losses = (0, 0)
+        """RTP packets lost and pictures dropped on the connections before the current one."""
         self._failure: BaseException | None = None
         self._outbox: deque[tuple[str, tuple[Any, ...]]] = deque()
         self._waiting: Future[int] | None = None
@@ -137,9 +140,13 @@ class Recorder:
     @property
     def stats(self) -> RecorderStats:
         """A snapshot of the counters."""
+        lost, dropped = self._losses
+        video = self._video
+        if video is not None:
+            lost, dropped = lost + video.lost_packets, dropped + video.dropped_units
         return RecorderStats(frames=self._frames, bytes=self._bytes, bitrate_bps=self._bps, fps=self._fps,
                              last_packet_at=self._last_us, segments=self._segments, reconnects=self._reconnects,
-                             state=self._state, detail=self._detail)
+                             state=self._state, detail=self._detail, lost_packets=lost, dropped_pictures=dropped)
 
     # ------------------------------------------------------------------ events (ingest loop -> loop)
     def _on_ingest(self, fn: Any) -> None:
@@ -263,13 +270,13 @@ class Recorder:
             session = await self._opening
         except asyncio.CancelledError:
             client.abort()
-            self._run = None
+            self._run = self._video = None
             if self._stopping:
                 return 0.0, "stopped", "stopped"
             raise
         except Exception as exc:
             client.abort()
-            self._run = None
+            self._run = self._video = None
             state, detail = classify(exc, opening=True)
             if state == "error" and not isinstance(exc, (OSError, TimeoutError)):
                 log.info("camera %s: cannot open the stream: %s", self.camera, detail)
@@ -285,7 +292,7 @@ class Recorder:
                                  segment_seconds=self._segment_seconds, emit=self._emit,
                                  last_run_key=self._last_run_key, last_run_end=self._last_run_end)
             self._run = run
-            video = VideoDepacketizer(media.video.codec, self._on_video, media.video.payload_type)
+            video = self._video = VideoDepacketizer(media.video.codec, self._on_video, media.video.payload_type)
             await client.setup(media.video_control, video.packet, self._rtcp(True))
             audio = None
             if media.audio is not None and media.audio_control is not None:
@@ -356,9 +363,12 @@ class Recorder:
                 run.abandon(f"recording failed: {_reason(exc)}")
                 ended = ("error", f"recording failed: {_reason(exc)}")
         self._run = None
-        if session.video.lost_packets:
+        video = session.video
+        self._video = None
+        self._losses = (self._losses[0] + video.lost_packets, self._losses[1] + video.dropped_units)
+        if video.lost_packets:
             log.info("camera %s: %d RTP packets lost, %d pictures dropped on this connection", self.camera,
-                     session.video.lost_packets, session.video.dropped_units)
+                     video.lost_packets, video.dropped_units)
         if client.closed.done():
             client.abort()
         else:

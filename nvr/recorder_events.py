@@ -64,6 +64,10 @@ class RecorderStats:
     """Connection attempts after the first."""
     state: str
     detail: str | None
+    lost_packets: int = 0
+    """RTP packets that never arrived (sequence gaps)."""
+    dropped_pictures: int = 0
+    """Pictures not recorded because a packet of theirs, or of a picture they refer to, was lost."""
 
 
 class RecorderListener(Protocol):

@@ -112,7 +112,8 @@ class StreamRecorder:
         held = self._held
         if held is not None and unit.ts == held.ts:
             params = held.params if unit.params is None else (held.params or ()) + unit.params
-            self._held = AccessUnit(held.ts, unit.recv_us, held.key or unit.key, held.data + unit.data, params)
+            self._held = AccessUnit(held.ts, unit.recv_us, held.key or unit.key, held.data + unit.data, params,
+                                    held.after_loss or unit.after_loss)
             return
         self._held = unit
         if held is not None:
@@ -137,8 +138,10 @@ class StreamRecorder:
         pos = timeline.position(unit.ts, recv_us)
         if timeline.jumps + timeline.wraps != jumps:
             log.info("camera %s: %s", self.camera, timeline.last_event)
-        if prev_pos is not None and pos - prev_pos > MEDIA_HZ:
-            # Not a plain continuation: if the previous picture was sent long ago, the camera paused.
+        if prev_pos is not None and pos - prev_pos > MEDIA_HZ and not unit.after_loss:
+            # Not a plain continuation: if the previous picture was sent long ago, the camera paused. (Not
+            # after a loss: the pictures in between were dropped, the camera went on; the last picture kept
+            # before the hole then lasts until this one.)
             silent = recv_us - self.wall.wall_at(prev_pos)
             if silent > GAP_US:
                 self._gap(silent / 1e6)

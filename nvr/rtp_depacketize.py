@@ -68,6 +68,7 @@ class VideoDepacketizer:
         self._fu_kind = 0
         self._broken = False
         self._wait_key = False
+        self._after_loss = False
         self._carry: list[bytes | memoryview] = []
         self._carry_params: list[bytes] | None = None
 
@@ -267,6 +268,7 @@ class VideoDepacketizer:
             missing = 1
         self.lost_packets += missing
         self._wait_key = True
+        self._after_loss = True
         if self._parts or self._params:
             self._broken = True
 
@@ -300,7 +302,9 @@ class VideoDepacketizer:
                 self.dropped_units += 1
                 return
             self._wait_key = False
-        self.on_unit(AccessUnit(self._ts, self._recv_us, key, b"".join(parts), tuple(params) if params else None))
+        after_loss, self._after_loss = self._after_loss, False
+        self.on_unit(AccessUnit(self._ts, self._recv_us, key, b"".join(parts), tuple(params) if params else None,
+                                after_loss))
 
 
 def _merge(first: list[bytes] | None, then: list[bytes] | None) -> list[bytes] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 
+from nvr.errors import CatalogError
 from nvr.models import ROLES, User
 from nvr.passwords import generate_password, hash_password
 from nvr.storage.catalog import Catalog
@@ -33,5 +34,10 @@ async def ensure_admin(catalog: Catalog, username: str = "admin") -> str | None:
     if await catalog.count_users() > 0:
         return None
     password = os.environ.get(ADMIN_PASSWORD_ENV) or generate_password()
-    await create_user(catalog, username, password, role="admin")
+    try:
+        await create_user(catalog, username, password, role="admin")
+    except CatalogError:
+        if await catalog.get_user(username) is None:
+            raise
+        return None  # another node sharing the catalog created it at the same moment
     return password

@@ -83,6 +83,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--max-runtime", type=float, default=3600.0,
                     help="a ramp starts no new step after this many seconds (default 3600)")
     ap.add_argument("--keep", action="store_true", help="keep the output folder (printed)")
+    ap.add_argument("--compare-full-graph", action="store_true",
+                    help="after the pipeline, run it again with the whole TF graph (full_graph = true: the detector "
+                         "before its loops were cut), on the same streams")
     args = ap.parse_args(argv)
     if args.cameras < 1 or args.duration <= 0:
         ap.error("--cameras and --duration must be positive")
@@ -111,6 +114,10 @@ def run_default(args: argparse.Namespace, workdir: Path, log: Any) -> dict[str, 
                 results["samplers"].append(run_samplers(mode, source, warm, args.sampler_duration, workdir, log))
         results["servers"].append(run_server(source, True, args.warmup, args.duration, args.segment_seconds,
                                              workdir, log, args.keep))
+        if args.compare_full_graph:
+            results["servers"].append(run_server(
+                source, True, args.warmup, args.duration, args.segment_seconds, workdir, log, args.keep,
+                extra="[plugins.detect_openvino]\nfull_graph = true\n", label="recording + analysis, whole graph"))
         if args.baseline_duration > 0:
             results["servers"].append(run_server(source, False, args.warmup, args.baseline_duration,
                                                  args.segment_seconds, workdir, log, args.keep))

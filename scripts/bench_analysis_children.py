@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench_loop_lag import LoopLag
+
 FPS, GOP_S = 15, 2
 ANALYSIS_FPS = 0.5
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -260,28 +262,6 @@ async def recording_report(catalog_url: str, root: Path, cameras: list[str], sta
     finally:
         await catalog.close()
     return report
-
-
-class LoopLag:
-    """How late the server's event loop runs a 50 ms timer (analysis, catalog and web share this loop)."""
-
-    def __init__(self) -> None:
-        self.lags: list[float] = []
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            t = loop.time()
-            await asyncio.sleep(0.05)
-            self.lags.append(loop.time() - t - 0.05)
-
-    def take(self) -> list[float]:
-        lags, self.lags = self.lags, []
-        return lags
-
-    def cancel(self) -> None:
-        self._task.cancel()
 
 
 def child_server(argv: list[str]) -> int:

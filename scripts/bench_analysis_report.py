@@ -74,18 +74,20 @@ def detector_table(det: dict[str, Any]) -> None:
 def servers_table(trials: list[Any]) -> None:
     rows = []
     for t in trials:
-        name = "recording + analysis" if t.detect else "recording only"
+        name = t.label or ("recording + analysis" if t.detect else "recording only")
         if not t.ok:
-            rows.append([name, str(t.n), "FAILED: " + (t.error or "no window")[:300]] + [""] * 11)
+            rows.append([name, str(t.n), "FAILED: " + (t.error or "no window")[:300]] + [""] * 12)
             continue
         w, r = t.window, t.result
         if t.detect:
             runs, still = t.delta("detector_runs"), t.delta("skipped_still")
             mean_ms = r.get("detect_s", 0) / runs * 1000 if runs else 0.0
+            inference = r.get("threads", {}).get("native:openvino")
             analysis = [f"{t.delta('frames')}/{t.expected_frames:.0f}", f"{t.dropped_ratio:.1%}",
-                        f"{runs} ({still})", f"{mean_ms:.0f}"]
+                        f"{runs} ({still})", f"{mean_ms:.0f}",
+                        f"{inference / runs * 1000:.1f}" if inference is not None and runs else "—"]
         else:
-            analysis = ["—", "—", "—", "—"]
+            analysis = ["—", "—", "—", "—", "—"]
         rows.append([name, str(t.n), f"{w.seconds:.0f}", f"{w.cores:.2f}", f"{t.cpu_s_per_cam_min:.3f}",
                      f"{w.rss_mb / t.n:.1f}", *analysis, f"{r['loop_lag_ms']['p99']:.0f}",
                      f"{t.recording('segments'):.0f}",
@@ -94,7 +96,8 @@ def servers_table(trials: list[Any]) -> None:
                      f"{w.load:.1f}"])
     print("\n**nvr server** (main streams recorded, sub streams analysed at 0.5 fps; one process):\n")
     table(["trial", "N", "window s", "server cores", "CPU s/camera/min", "RSS MB/camera", "analysed/due",
-           "dropped", "detector runs (still)", "detect ms (mean)", "loop lag p99 ms", "segments", "gaps",
+           "dropped", "detector runs (still)", "detect ms (mean)", "inference CPU ms/run", "loop lag p99 ms",
+           "segments", "gaps",
            "lost frames", "source CPU %", "machine CPU %", "load"], rows)
     for t in trials:
         for note in t.notes:

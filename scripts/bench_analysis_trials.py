@@ -257,7 +257,7 @@ def run_detector(scene: str, seconds: float, workdir: Path, log: Any) -> dict[st
 # =========================================================================== server
 
 
-def server_config(workdir: Path, source: Source, detect: bool, segment_s: int) -> Path:
+def server_config(workdir: Path, source: Source, detect: bool, segment_s: int, extra: str = "") -> Path:
     lines = ["[server]", 'host = "127.0.0.1"', "port = 0", "", "[log]", 'level = "warning"', "",
              "[storage]", f'root = "{workdir / "storage"}"', "", "[retention]", "min_free_percent = 0",
              "min_free_gb = 0", ""]
@@ -267,7 +267,7 @@ def server_config(workdir: Path, source: Source, detect: bool, segment_s: int) -
                   f"record = {{ enabled = true, segment_seconds = {segment_s} }}", "[cameras.detect]",
                   f"enabled = {'true' if detect else 'false'}", f"fps = {ANALYSIS_FPS}", ""]
     path = workdir / "nvr.toml"
-    path.write_text("\n".join(lines))
+    path.write_text("\n".join(lines) + ("\n" + extra if extra else ""))
     return path
 
 
@@ -275,6 +275,7 @@ def server_config(workdir: Path, source: Source, detect: bool, segment_s: int) -
 class ServerTrial:
     n: int
     detect: bool
+    label: str | None = None
     window: Window = field(default_factory=Window)
     result: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
@@ -338,14 +339,14 @@ class ServerTrial:
 
 
 def run_server(source: Source, detect: bool, warmup: float, seconds: float, segment_s: int, workdir: Path,
-               log: Any, keep: bool = False) -> ServerTrial:
-    trial = ServerTrial(source.n, detect)
-    what = "recording + analysis" if detect else "recording only"
+               log: Any, keep: bool = False, extra: str = "", label: str | None = None) -> ServerTrial:
+    trial = ServerTrial(source.n, detect, label)
+    what = label or ("recording + analysis" if detect else "recording only")
     log(f"-- nvr server, {what}: {source.n} camera(s), {seconds:.0f} s (+{warmup:g} s warm-up), "
         f"{segment_s} s segments")
     tdir = Path(tempfile.mkdtemp(prefix=f"server-{source.n}-{'detect' if detect else 'rec'}-", dir=workdir))
     out = tdir / "result.json"
-    config = server_config(tdir, source, detect, segment_s)
+    config = server_config(tdir, source, detect, segment_s, extra)
     try:
         child = start_child("nvr server", ["_server", str(config), str(out)], tdir, 180.0)
         try:

@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench_loop_lag import LoopLag
+
 FPS, GOP_S = 15, 2
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 COOKIE = "nvr_session"
@@ -115,28 +117,6 @@ def thread_delta(start: dict[str, Any], end: dict[str, Any]) -> dict[str, float]
         before = start.get(tid, (group, 0.0))[1]
         groups[group] = groups.get(group, 0.0) + max(0.0, cpu - before)
     return groups
-
-
-class LoopLag:
-    """How late the event loop runs a 50 ms timer: web handlers, catalog callbacks and the live fan-out share it."""
-
-    def __init__(self) -> None:
-        self.lags: list[float] = []
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            t = loop.time()
-            await asyncio.sleep(0.05)
-            self.lags.append(loop.time() - t - 0.05)
-
-    def take(self) -> list[float]:
-        lags, self.lags = self.lags, []
-        return lags
-
-    def cancel(self) -> None:
-        self._task.cancel()
 
 
 def _sweep(runtime: Any) -> dict[str, Any] | None:

@@ -150,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     missing = [name for name in needed if Gst.ElementFactory.find(name) is None]
     if missing:
         print(f"gst_rtsp_server: GStreamer elements missing: {', '.join(missing)} "
-              "(install gstreamer1.0-plugins-base/good/ugly/bad and gstreamer1.0-libav)", file=sys.stderr)
+              "(install gstreamer1.0-plugins-base/good/ugly/bad, gstreamer1.0-libav and gstreamer1.0-x)",
+              file=sys.stderr)
         return 2
 
     class Factory(GstRtspServer.RTSPMediaFactory):

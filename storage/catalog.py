@@ -12,11 +12,15 @@ from typing import TYPE_CHECKING, Self
 
 from nvr.clock import Clock
 from nvr.errors import CatalogError
-from nvr.models import ROLES, CameraRecord, CameraUsage, Hold, Run, Segment, SegmentSpan, Session, User
+from nvr.models import ROLES, SCOPED_ROLES, CameraRecord, CameraUsage, Hold, Run, Segment, SegmentSpan, Session, User
+from nvr.storage.adopted_catalog import AdoptedCatalog
+from nvr.storage.complaints_catalog import ComplaintsCatalog
 from nvr.storage.events_catalog import EventsCatalog
-from nvr.storage.tokens_catalog import TokensCatalog
 from nvr.storage.exports_catalog import ExportsCatalog
+from nvr.storage.kelurahan_catalog import KelurahanCatalog
+from nvr.storage.nodes_catalog import NodesCatalog
 from nvr.storage.plates_catalog import PlatesCatalog
+from nvr.storage.tokens_catalog import TokensCatalog
 
 if TYPE_CHECKING:
     from nvr.storage.migrations import Migration
@@ -38,7 +42,8 @@ MAX_SEGMENT_WALL_US = 3600 * 1_000_000
 """Longest wall-clock span one segment may cover; bounds the time-window index scan."""
 
 
-class Catalog(TokensCatalog, EventsCatalog, ExportsCatalog, PlatesCatalog, abc.ABC):
+class Catalog(NodesCatalog, AdoptedCatalog, TokensCatalog, EventsCatalog, ExportsCatalog, PlatesCatalog,
+              KelurahanCatalog, ComplaintsCatalog, abc.ABC):
     """Async catalog of cameras, runs, segments, users, sessions and meta values.
 
     Every method does its I/O off the event loop. Timestamps are integer UTC
@@ -226,6 +231,12 @@ class Catalog(TokensCatalog, EventsCatalog, ExportsCatalog, PlatesCatalog, abc.A
     @abc.abstractmethod
     async def get_session(self, token_hash: str) -> Session | None:
         """Return the session, expired or not (check ``Session.is_expired``), or ``None``."""
+
+    async def session_user(self, token_hash: str) -> tuple[Session, User | None] | None:
+        """The session and its user (None if the user is gone), in one catalog round trip where the backend can
+        (every web request asks this); ``None`` when there is no such session."""
+        session = await self.get_session(token_hash)
+        return None if session is None else (session, await self.get_user_by_id(session.user_id))
 
     @abc.abstractmethod
     async def touch_session(
@@ -504,10 +515,12 @@ class Catalog(TokensCatalog, EventsCatalog, ExportsCatalog, PlatesCatalog, abc.A
     # --- end start-up marker ---
 
 
-def validate_role(role: str) -> None:
-    """Raise ``CatalogError`` unless ``role`` is admin, operator or viewer."""
+def validate_role(role: str, scope: str | None = "") -> None:
+    """Raise ``CatalogError`` unless ``role`` is one of ``ROLES`` (kelurahan roles also need a ``scope``)."""
     if role not in ROLES:
         raise CatalogError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+    if role in SCOPED_ROLES and not scope:
+        raise CatalogError(f"role {role!r} must be bound to a kelurahan or kecamatan (kelurahan)")
 
 
 def validate_new_segment(
@@ -578,15 +591,18 @@ async def open_catalog(
 ) -> Catalog:
     """Open (creating and migrating if needed) the catalog at ``url``.
 
-    Accepts ``sqlite:///abs/path/catalog.db``, a plain filesystem path, or
-    ``sqlite://:memory:``. ``clock`` stamps created/updated times (default:
+    Accepts ``sqlite:///abs/path/catalog.db``, a plain filesystem path,
+    ``sqlite://:memory:``, or ``postgresql://user:pass@host:port/db[?schema=name]``
+    (see docs/design/scale-out.md). ``clock`` stamps created/updated times (default:
     system clock). ``migrations`` replaces the shipped schema (tests only).
     """
     if not url:
         raise CatalogError("empty catalog URL")
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme in ("postgresql", "postgres"):
-        raise CatalogError("PostgreSQL catalog not supported yet")
+        from nvr.storage.postgres import PostgresCatalog  # late: imports the SQLite backend, which imports this
+
+        return await PostgresCatalog.open(url, clock=clock, migrations=migrations)
     if scheme not in ("", "sqlite"):
         raise CatalogError(f"unknown catalog URL scheme {scheme!r} in {url!r}; expected sqlite:// or a path")
     database = _parse_sqlite_url(url)

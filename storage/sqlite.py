@@ -15,13 +15,18 @@ from typing import Any, TypeVar
 
 from nvr.clock import Clock, SystemClock, now_us
 from nvr.errors import CatalogError, CatalogUnavailable
-from nvr.models import CameraRecord, CameraUsage, Hold, Run, Segment, SegmentSpan, Session, User
-from nvr.storage.catalog import MAX_SEGMENT_WALL_US, Catalog, validate_new_segment, validate_role
+from nvr.models import CameraRecord, CameraUsage, Hold, Run, Segment, SegmentSpan
+from nvr.storage.catalog import MAX_SEGMENT_WALL_US, Catalog, validate_new_segment
 from nvr.storage.migrations import MIGRATIONS_TABLE_SQL, Migration, load_migrations, migrate
+from nvr.storage.sqlite_adopted import SqliteAdoptedMixin
+from nvr.storage.sqlite_complaints import SqliteComplaintsMixin
 from nvr.storage.sqlite_events import SqliteEventsMixin
-from nvr.storage.sqlite_tokens import SqliteTokensMixin
 from nvr.storage.sqlite_exports import SqliteExportsMixin
+from nvr.storage.sqlite_kelurahan import SqliteKelurahanMixin
+from nvr.storage.sqlite_nodes import SqliteNodesMixin
 from nvr.storage.sqlite_plates import SqlitePlatesMixin
+from nvr.storage.sqlite_tokens import SqliteTokensMixin
+from nvr.storage.sqlite_users import SqliteUsersMixin
 
 __all__ = ["SqliteCatalog"]
 
@@ -46,17 +51,13 @@ _SEG = (
     "sha256, frames, keyframes, codec, width, height, state, created_at"
 )
 _SEG_S = ", ".join(f"s.{c.strip()}" for c in _SEG.split(","))
-_USER = "id, username, password_hash, role, kelurahan, created_at, disabled"
 MAX_ROLL_US = 300 * 1_000_000
 """Longest pre- or post-roll of an event (the bounds of [analysis] pre_roll_s/post_roll_s)."""
-_SESS = "token_hash, user_id, csrf_token, created_at, expires_at, last_seen_at"
 
 
-def _user(*row: Any) -> User:
-    return User(*row[:6], disabled=bool(row[6]))
 
-
-class SqliteCatalog(SqliteTokensMixin, SqliteEventsMixin, SqliteExportsMixin, SqlitePlatesMixin, Catalog):
+class SqliteCatalog(SqliteUsersMixin, SqliteNodesMixin, SqliteAdoptedMixin, SqliteTokensMixin, SqliteEventsMixin,
+                    SqliteExportsMixin, SqlitePlatesMixin, SqliteKelurahanMixin, SqliteComplaintsMixin, Catalog):
     """Catalog stored in one SQLite file; all SQL runs on a dedicated thread.
 
     Cancelling an awaiting caller does not cancel the SQL already queued: it
@@ -415,98 +416,6 @@ class SqliteCatalog(SqliteTokensMixin, SqliteEventsMixin, SqliteExportsMixin, Sq
             " JOIN cameras c ON c.id = s.camera_id WHERE c.name = ? AND s.state = 'ok'"
         )
         return await self._call(self._one, sql, (camera_name,), lambda n, b: (int(n), int(b)))  # type: ignore[return-value]
-
-    # -- users -----------------------------------------------------------------
-
-    async def create_user(self, username: str, password_hash: str, role: str,
-                          kelurahan: str | None = None) -> User:
-        validate_role(role)
-        if not username:
-            raise CatalogError("username must not be empty")
-        return await self._call(self._create_user, username, password_hash, role, kelurahan)
-
-    def _create_user(self, username: str, password_hash: str, role: str, kelurahan: str | None) -> User:
-        with self._write() as c:
-            if c.execute("SELECT 1 FROM users WHERE username = ?", (username,)).fetchone():
-                raise CatalogError(f"user {username!r} already exists")
-            row = c.execute(
-                "INSERT INTO users (username, password_hash, role, kelurahan, created_at, disabled)"
-                f" VALUES (?, ?, ?, ?, ?, ?) RETURNING {_USER}",
-                (username, password_hash, role, kelurahan, self._now(), False),
-            ).fetchall()[0]
-            return _user(*row)
-
-    async def get_user(self, username: str) -> User | None:
-        return await self._call(self._one, f"SELECT {_USER} FROM users WHERE username = ?", (username,), _user)
-
-    async def get_user_by_id(self, user_id: int) -> User | None:
-        return await self._call(self._one, f"SELECT {_USER} FROM users WHERE id = ?", (user_id,), _user)
-
-    async def list_users(self) -> list[User]:
-        return await self._call(self._all, f"SELECT {_USER} FROM users ORDER BY username", (), _user)
-
-    async def count_users(self) -> int:
-        return await self._call(lambda: int(self._c.execute("SELECT COUNT(*) FROM users").fetchone()[0]))
-
-    async def set_user_disabled(self, user_id: int, disabled: bool) -> User:
-        return await self._call(self._update_user, user_id, "disabled", bool(disabled), disabled)
-
-    async def set_password_hash(self, user_id: int, password_hash: str) -> User:
-        return await self._call(self._update_user, user_id, "password_hash", password_hash, True)
-
-    async def set_user_role(self, user_id: int, role: str, kelurahan: str | None) -> User:
-        validate_role(role)
-        user = await self._call(self._update_user, user_id, "role", role, True)
-        return await self._call(self._update_user, user.id, "kelurahan", kelurahan or None, True)
-
-    def _update_user(self, user_id: int, column: str, value: Any, drop_sessions: bool) -> User:
-        assert column in ("disabled", "password_hash", "role", "kelurahan")
-        with self._write() as c:
-            rows = c.execute(f"UPDATE users SET {column} = ? WHERE id = ? RETURNING {_USER}",
-                             (value, user_id)).fetchall()
-            if not rows:
-                raise CatalogError(f"unknown user id {user_id}")
-            if drop_sessions:
-                c.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
-            return _user(*rows[0])
-
-    # -- sessions --------------------------------------------------------------
-
-    async def create_session(self, token_hash: str, user_id: int, csrf_token: str,
-                             expires_at_us: int) -> Session:
-        return await self._call(self._create_session, token_hash, user_id, csrf_token, expires_at_us)
-
-    def _create_session(self, token_hash: str, user_id: int, csrf_token: str, expires_at_us: int) -> Session:
-        now = self._now()
-        with self._write() as c:
-            if not c.execute("SELECT 1 FROM users WHERE id = ?", (user_id,)).fetchone():
-                raise CatalogError(f"cannot create session: unknown user id {user_id}")
-            if c.execute("SELECT 1 FROM sessions WHERE token_hash = ?", (token_hash,)).fetchone():
-                raise CatalogError("session token hash already exists")
-            row = c.execute(
-                "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at, last_seen_at)"
-                f" VALUES (?, ?, ?, ?, ?, ?) RETURNING {_SESS}",
-                (token_hash, user_id, csrf_token, now, expires_at_us, now),
-            ).fetchall()[0]
-            return Session(*row)
-
-    async def get_session(self, token_hash: str) -> Session | None:
-        return await self._call(self._one, f"SELECT {_SESS} FROM sessions WHERE token_hash = ?",
-                                (token_hash,), Session)
-
-    async def touch_session(self, token_hash: str, now_us: int, expires_at_us: int | None = None) -> bool:
-        sql = ("UPDATE sessions SET last_seen_at = ?, expires_at = COALESCE(?, expires_at)"
-               " WHERE token_hash = ?")
-        return await self._call(self._change, sql, (now_us, expires_at_us, token_hash)) > 0
-
-    async def delete_session(self, token_hash: str) -> bool:
-        return await self._call(self._change, "DELETE FROM sessions WHERE token_hash = ?", (token_hash,)) > 0
-
-    async def delete_user_sessions(self, user_id: int) -> int:
-        return await self._call(self._change, "DELETE FROM sessions WHERE user_id = ?", (user_id,))
-
-    async def delete_expired_sessions(self, now_us: int) -> int:
-        return await self._call(self._change, "DELETE FROM sessions WHERE expires_at <= ?", (now_us,))
 
     def _change(self, sql: str, params: Sequence[Any]) -> int:
         with self._write() as c:

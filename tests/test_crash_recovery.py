@@ -183,6 +183,7 @@ async def all_segments(catalog: Catalog) -> list:
 
 
 @needs_recorder
+@pytest.mark.serial
 @pytest.mark.timeout(300)  # ~100 s alone; eleven starts of a real server on a loaded machine take longer
 async def test_kill_9_ten_times_loses_at_most_the_open_fragment(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:

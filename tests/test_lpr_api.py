@@ -86,7 +86,7 @@ async def test_search_is_scoped_to_the_users_kelurahan(api) -> None:
         rec = hit["recording"]
         assert (rec["start_us"], rec["end_us"]) == (T0 + 5 * S, T0 + 18 * S)
         assert rec["download"] == f"/api/cameras/menteng-1/download.mp4?start={T0 + 5 * S}&end={T0 + 18 * S}"
-        assert rec["page"] == "/cameras/menteng-1?day=2026-01-01"
+        assert rec["page"] == f"/cameras/menteng-1?day=2026-01-01&at={T0 + 5 * S}"  # plays from there
         status, body = await get(s, server, "/api/plates?q=B1234XYZ&mode=fuzzy&max_distance=1")
         assert [(h["plate"], h["distance"]) for h in body["sightings"]] == [("B 1234 XYZ", 0.0), ("B 1284 XYZ", 1.0)]
         status, body = await get(s, server, "/api/plates?q=AB&mode=prefix")

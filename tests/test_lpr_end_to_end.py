@@ -8,6 +8,7 @@ import io
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import av
 import pytest
 from PIL import Image
 
@@ -17,6 +18,8 @@ from nvr.sim.plate_scene import PLATE_SCENE_PLATES
 from nvr.sim.rtsp import RtspServer
 from nvr.storage.events_catalog import EventFilter
 from nvr.storage.plates_catalog import PlateQuery, PlateSighting
+from tests.conftest import ADMIN_PASSWORD
+from tests.web.test_auth import client, login
 
 pytestmark = pytest.mark.slow
 
@@ -37,11 +40,11 @@ async def plate_camera(scene: str = "plates", duration: float = LOOP_S) -> Async
         await server.stop()
 
 
-def lpr_toml(sim: RtspServer, lpr: str = "") -> str:
+def lpr_toml(sim: RtspServer, lpr: str = "", record: str = "enabled = false") -> str:
     return f'''
 [[cameras]]
 name = "cam"
-record = {{ enabled = false }}
+record = {{ {record} }}
 stream = {{ main = "{sim.url("cam", "main")}", sub = "{sim.url("cam", "sub")}" }}
 [cameras.detect]
 enabled = true
@@ -108,6 +111,14 @@ async def test_the_street_scene_yields_its_one_plate(write_config, start_server)
     assert {s.plate for s in found} == {"B 1234 XYZ"}
 
 
+def clip_seconds(mp4: bytes) -> float:
+    """Span of the video packets' timestamps in an MP4."""
+    with av.open(io.BytesIO(mp4)) as container:
+        stream = container.streams.video[0]
+        pts = [p.pts for p in container.demux(stream) if p.pts is not None]
+    return float((max(pts) - min(pts)) * stream.time_base) if pts else 0.0
+
+
 def passes(sightings: list[PlateSighting], gap_s: float = LOOP_S / 2) -> list[list[PlateSighting]]:
     """Sightings of one car grouped into its passes (a pass every loop)."""
     out: list[list[PlateSighting]] = []
@@ -128,7 +139,7 @@ owner = "Polda Metro Jaya"
 severity = "critical"
 '''
     log = EventLog()
-    async with plate_camera() as sim, start_server(write_config(lpr_toml(sim, watch)),
+    async with plate_camera() as sim, start_server(write_config(lpr_toml(sim, watch, "segment_seconds = 10")),
                                                    plugins=[("event-log", log)]) as server:
         catalog = server.runtime.catalog
 
@@ -141,6 +152,25 @@ severity = "critical"
         sightings = await sightings_of(server)
         alerts = await catalog.list_events(EventFilter(kind="plate_alert"))
         snapshot = await catalog.event_snapshot(alerts[0].id)
+        first = min((s for s in sightings if s.plate == WATCHED), key=lambda s: s.first_us)
+
+        async def wanted_s() -> float:  # its footage that was recorded (the pre-roll may predate the server)
+            recorded = await catalog.segments("cam", first.footage_start_us, first.footage_end_us)
+            start = max(first.footage_start_us, min((r.start_time for r in recorded), default=first.footage_end_us))
+            return (first.footage_end_us - start) / 1e6 - 1.5  # a GOP at each end
+        async with client() as http:
+            await login(http, server.url, "admin", ADMIN_PASSWORD)
+            async with http.get(f"{server.url}api/plates/{first.id}") as resp:
+                shown = await resp.json()
+            crop = await (await http.get(server.url + shown["crop"].lstrip("/"))).read()
+            clip: list[bytes] = []
+
+            async def recorded() -> bool:  # the recording link gives all of it once it is in closed segments
+                async with http.get(server.url + shown["recording"]["download"].lstrip("/")) as resp:
+                    clip[:] = [await resp.read()] if resp.status == 200 else []
+                return bool(clip) and clip_seconds(clip[0]) >= await wanted_s() > 5
+
+            await until(recorded, timeout=60)
     watched = [s for s in sightings if s.plate == WATCHED]
     others = [s for s in sightings if s.plate != WATCHED]
     assert others and all(s.alert_event_id is None for s in others)
@@ -158,6 +188,28 @@ severity = "critical"
         assert start <= s.first_us and s.last_us <= end
         assert s.watch_plate == WATCHED
     assert Image.open(io.BytesIO(snapshot)).format == "JPEG"  # the crop
+    assert shown["alert"]["event_id"] == first.alert_event_id and shown["alert"]["watch_plate"] == WATCHED
+    assert Image.open(io.BytesIO(crop)).format == "JPEG"
+    assert (shown["recording"]["start_us"], shown["recording"]["end_us"]) == (first.footage_start_us,
+                                                                              first.footage_end_us)
     alert_ids = set(by_id)
     assert {(h, i) for h, i, k in log.calls if k == "plate_alert"} == {(h, i) for i in alert_ids
                                                                        for h in ("started", "ended")}
+
+
+async def test_models_load_in_the_background_and_a_broken_one_shows_in_the_plugin_health(
+        write_config, start_server, tmp_path):
+    """Start-up does not wait for the OCR models (compiling them can outlast the start-up hook's limit on a
+    busy machine); a model that cannot load is logged and shown as the plugin's error, and nvr runs on."""
+    broken = tmp_path / "broken_det.onnx"
+    broken.write_bytes(b"not an onnx model")
+    async with plate_camera() as sim, start_server(write_config(lpr_toml(sim, f'det_model = "{broken}"'))) as server:
+        status = server.runtime.plugins.status["lpr"]
+        await until(lambda: _true(status.errors > 0), 60)
+        assert status.last_error_hook == "startup" and "broken_det.onnx" in (status.last_error or "")
+        async with client() as http, http.get(server.url + "healthz") as resp:
+            assert resp.status == 200
+
+
+async def _true(value: bool) -> bool:
+    return value

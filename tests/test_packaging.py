@@ -44,6 +44,7 @@ def test_wheel_installs_and_runs(tmp_path: Path) -> None:
         "assert files('nvr.storage').joinpath('schema/0001_initial.sql').is_file();"
         "assert files('nvr.web').joinpath('templates/cameras.html').is_file();"
         "assert files('nvr.web').joinpath('static/nvr.css').is_file();"
+        "assert files('nvr.plugins.lpr').joinpath('templates/plates.html').is_file();"
         "print('ok')"
     ) % str(venv)
     assert run(str(py), "-c", probe, cwd=tmp_path).strip() == "ok"  # cwd: not the source tree

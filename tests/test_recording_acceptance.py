@@ -38,7 +38,7 @@ async def record_and_verify(write_config, start_server, urls: list[str], passwor
     frame_us = 1_000_000 / fps
     async with start_server(config) as server:
         await asyncio.sleep(RECORD_S)
-        catalog, root = server.runtime.catalog, server.runtime.config.storage.root
+        root = server.runtime.config.storage.root
         states = {n: server.runtime.cameras.status(n).state for n in names}
     assert set(states.values()) == {"recording"}, states
     # the server is stopped: open segments were closed and indexed

@@ -256,6 +256,7 @@ def test_plan_is_pure_and_repeatable() -> None:
     assert [s.id for s in segments] == list(range(10))  # inputs untouched
 
 
+@pytest.mark.serial
 def test_hundred_thousand_candidates_plan_quickly() -> None:
     import time
 

@@ -99,6 +99,7 @@ def test_a_lost_packet_drops_its_picture_and_the_rest_of_the_gop(sim_packets: Ca
     assert [u.ts for u in units] == [u.ts for u in whole[:damaged] + whole[keys[1]:]]
     assert [u.data for u in units] == [u.data for u in whole[:damaged] + whole[keys[1]:]]
     assert (unpack.lost_packets, unpack.dropped_units) == (1, keys[1] - damaged)
+    assert [u.after_loss for u in units] == [i == damaged for i in range(len(units))], "the keyframe after it says so"
 
 
 def test_a_keyframe_that_lost_its_first_packet_is_dropped_too(sim_packets: Captured) -> None:

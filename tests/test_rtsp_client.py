@@ -152,7 +152,8 @@ async def test_read_batching_wakes_the_loop_less_and_loses_nothing(sim: RtspServ
     reads.clear()
     await asyncio.sleep(2.0)
     batched = len(reads)
-    assert batched * 4 < plain * 2 and min(reads) >= 48 * 1024, (plain, batched, reads)
+    # the first read after the switch may be one the loop had already scheduled: steady state is the rest
+    assert batched * 4 < plain * 2 and min(reads[1:], default=0) >= 48 * 1024, (plain, batched, reads)
     client.read_batch(1)
     await asyncio.sleep(0.3)
     seqs = [int.from_bytes(p[2:4], "big") for p in capture.packets]

@@ -12,7 +12,21 @@ from nvr.web import auth
 from nvr.web.api_errors import api_errors
 from nvr.web.keys import RUNTIME_KEY
 from nvr.web.openapi import setup as setup_openapi
-from nvr.web.routes import admin, camera_page, cameras, dashboard, events, exports, exports_page, live, metrics
+from nvr.web.routes import (
+    admin,
+    camera_page,
+    cameras,
+    dashboard,
+    devices,
+    events,
+    exports,
+    exports_page,
+    internal_footage,
+    live,
+    metrics,
+    storage,
+    users,
+)
 from nvr.web.templating import ENV_KEY, make_env
 
 log = logging.getLogger(__name__)
@@ -47,7 +61,11 @@ def create_app(runtime: Runtime) -> web.Application:
     exports.setup(app)
     exports_page.setup(app)
     admin.setup(app)
+    devices.setup(app)
+    users.setup(app)
+    storage.setup(app)
     live.setup(app)
+    internal_footage.setup(app)  # node-to-node: other nodes fetch this node's segments (node signature)
     setup_openapi(app)
     for _, routes in runtime.plugins.call_sync("web_routes", runtime=runtime):
         app.router.add_routes(routes or [])

@@ -70,6 +70,15 @@ class LoginThrottle:
 THROTTLE_KEY = web.AppKey("login_throttle", LoginThrottle)
 
 
+PUBLIC_ATTR = "nvr_public"
+
+
+def public_route(handler: Handler) -> Handler:
+    """Mark a GET handler as open without login (a plugin's public page); it must decide itself what it shows."""
+    setattr(handler, PUBLIC_ATTR, True)
+    return handler
+
+
 def _is_public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
@@ -93,13 +102,14 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        session = await runtime.catalog.get_session(token_hash(token))
-        if session is not None and not session.is_expired(_now_us()):
-            user = await runtime.catalog.get_user_by_id(session.user_id)
+        found = await runtime.catalog.session_user(token_hash(token))  # one catalog round trip, not two
+        if found is not None and not found[0].is_expired(_now_us()):
+            session, user = found
             if user is not None and not user.disabled:
                 request[USER_KEY] = user
                 request[CSRF_KEY] = session.csrf_token
-    if _is_public(request.path):
+    if _is_public(request.path) or (request.method in SAFE_METHODS
+                                    and getattr(request.match_info.handler, PUBLIC_ATTR, False)):
         return await handler(request)
     if USER_KEY not in request:
         if _wants_json(request):

@@ -47,6 +47,17 @@ EVENT_FILTERS = [
     _q("before_id", "keyset paging: events older than this id"), _q("limit", "at most this many (1-500)"),
 ]
 
+CAMERA_FILTERS = [
+    _q("q", "part of the name or title", "string"), _q("tag", "one tag", "string"),
+    _q("kecamatan", "one kecamatan", "string"), _q("kelurahan", "one kelurahan", "string"),
+    _q("state", "recording, connecting, offline, disabled, ...", "string"),
+]
+OFFSET_PAGING = [_q("limit", "at most this many (1-500, default 100)"), _q("offset", "skip this many (default 0)")]
+"""Lists of known size page by offset; the answer has ``total``, ``limit``, ``offset`` and ``next``."""
+CURSOR_PAGING = [_q("before_id", "keyset paging: entries older than this id (the answer's next_before_id)"),
+                 _q("limit", "at most this many")]
+"""Lists that grow without bound page by keyset; the answer has ``limit``, ``next_before_id`` and ``next``."""
+
 PLATE = _p("id", "plate sighting id", "integer")
 PLATE_PATHS: dict[str, dict[str, Any]] = {  # the built-in lpr plugin's routes (nvr.plugins.lpr.api)
     "/api/plates": {"get": _op(
@@ -72,8 +83,81 @@ PLATE_PATHS: dict[str, dict[str, Any]] = {  # the built-in lpr plugin's routes (
     "/api/plates/status": {"get": _op("The plate reader's counters", role="admin", errors=("401", "403"))},
 }
 
+KELURAHAN_PATHS: dict[str, dict[str, Any]] = {  # the built-in kelurahan plugin's routes (nvr.plugins.kelurahan)
+    "/api/kelurahan/regions": {"get": _op(
+        "The user's cameras with their region (kelurahan, kecamatan, kota; from config or a GeoJSON boundary), "
+        "and the whole region tree for users of all cameras", errors=("401",))},
+    "/api/kelurahan/events/{id}/escalate": {"post": _op(
+        "Hand an event to its agency (OPD), with a note; notifies the kelurahan's webhooks (audited)",
+        status="201", role="operator", params=[EVENT], errors=("400", "401", "403", "404"),
+        body={"type": "object", "properties": {"agency": {"type": "string"}, "note": {"type": "string"}}})},
+    "/api/kelurahan/shares": {
+        "get": _op("Share links of the cameras the user may share (every link for admins)", role="operator",
+                   errors=("401", "403")),
+        "post": _op("Create a signed, expiring share link to a camera's live view or one clip (audited); the "
+                    "answer's url opens it without login, faces blurred", status="201", role="operator",
+                    errors=("400", "401", "403", "404"),
+                    body={"type": "object", "required": ["camera"], "properties": {
+                        "camera": {"type": "string"}, "kind": {"enum": ["live", "clip"]},
+                        "hours": {"type": "number"}, "start_us": {"type": "integer"}, "end_us": {"type": "integer"},
+                        "label": {"type": "string"}}}),
+    },
+    "/api/kelurahan/shares/{id}": {"delete": _op("Revoke a share link (audited, idempotent)", role="operator",
+                                                 params=[_p("id", "share link id", "integer")],
+                                                 errors=("401", "403", "404"))},
+    "/api/kelurahan/deliveries": {"get": _op(
+        "The webhook delivery log, newest first (admins of all cameras)", role="admin",
+        params=[_q("webhook", "one webhook's name", "string")], errors=("401", "403"))},
+}
+
+COMPLAINT = _p("id", "complaint id", "integer")
+COMPLAINT_BODY = {"type": "object", "required": ["external_id", "category", "text", "lat", "lon", "reported_at"],
+                  "properties": {
+                      "external_id": {"type": "string", "maxLength": 128}, "category": {"type": "string"},
+                      "text": {"type": "string"}, "lat": {"type": "number", "minimum": -90, "maximum": 90},
+                      "lon": {"type": "number", "minimum": -180, "maximum": 180},
+                      "reported_at": {"type": ["string", "integer"]}, "kelurahan": {"type": "string"},
+                      "photo": {"type": "string", "description": "base64 JPEG or PNG"},
+                      "reporter": {"type": "object", "description": "confidential: stored apart, shown to no "
+                                   "kelurahan user", "properties": {"name": {"type": "string"},
+                                                                    "contact": {"type": "string"},
+                                                                    "id": {"type": "string"}}}}}
+COMPLAINT_PATHS: dict[str, dict[str, Any]] = {  # the built-in complaints plugin (nvr.plugins.complaints.api)
+    "/api/complaints": {
+        "get": _op("Complaints of the user's kelurahan, newest first, 50 a page", params=[
+            _q("status", "new, linked, in_progress, responded or closed", "string"),
+            _q("category", "banjir, kebakaran, ...", "string"), _q("kelurahan", "one kelurahan", "string"),
+            _q("sla", "green, amber or red (unanswered complaints)", "string"), _q("page", "page number from 1")],
+            errors=("400", "401", "403")),
+        "post": _op("Receive a complaint (API token of a user of every kelurahan; idempotent on external_id: "
+                    "201 stored, 200 already there); links nearby cameras and holds their footage",
+                    status="201", role="operator", body=COMPLAINT_BODY, errors=("400", "401", "403", "413")),
+    },
+    "/api/complaints/{id}": {"get": _op("One complaint: SLA, linked cameras (with playable clips) and events",
+                                        params=[COMPLAINT])},
+    "/api/complaints/{id}/photo": {"get": _op("The citizen's photo", ok="image/jpeg", params=[COMPLAINT])},
+    "/api/complaints/{id}/status": {"post": _op(
+        "Move along new -> linked -> in_progress -> responded -> closed (audited; 409 for another move)",
+        params=[COMPLAINT], role="operator", errors=("400", "401", "403", "404", "409"),
+        body={"type": "object", "required": ["status"], "properties": {
+            "status": {"enum": ["new", "linked", "in_progress", "responded", "closed"]},
+            "note": {"type": "string", "maxLength": 2000}}})},
+    "/api/complaints/{id}/relink": {"post": _op("Link cameras and events added since (audited)", params=[COMPLAINT],
+                                                role="operator", errors=("401", "403", "404", "409"))},
+    "/api/complaints/{id}/export": {"post": _op(
+        "Export the linked footage as an evidence bundle (the export job; no reporter in it)", status="202",
+        params=[COMPLAINT], role="investigator", errors=("400", "401", "403", "404", "422"),
+        body={"type": "object", "properties": {"reason": {"type": "string"}}})},
+}
+
 PATHS: dict[str, dict[str, Any]] = {
-    "/api/cameras": {"get": _op("Cameras the user may see, with state, stats and analysis status")},
+    "/api/cameras": {"get": _op(
+        "A page of the cameras the user may see, with state, stats and analysis status; `total` counts every "
+        "match and `next` is the next page's URL (null on the last)", params=CAMERA_FILTERS + OFFSET_PAGING,
+        errors=("400", "401"))},
+    "/api/cameras/{name}/retry": {"post": _op(
+        "Check the camera now instead of waiting for its reconnect backoff (202, its state now)", status="202",
+        params=[CAMERA], role="operator", errors=("401", "403", "404"))},
     "/api/cameras/{name}/thumbnail.jpg": {"get": _op(
         "A recent JPEG of the camera (503 with Retry-After when none can be had)", ok="image/jpeg",
         params=[CAMERA, _q("max_age", "seconds a cached picture may be old (1-3600)", "number")],
@@ -96,7 +180,8 @@ PATHS: dict[str, dict[str, Any]] = {
         "The live stream as fragmented MP4 (stream copy, chunked, endless); one upstream connection is shared by "
         "all viewers of a camera", ok="video/mp4", params=[CAMERA, _q("stream", "sub (default) or main", "string")],
         errors=("400", "401", "404", "503"))},
-    "/api/events": {"get": _op("Events, newest first, filtered", params=EVENT_FILTERS)},
+    "/api/events": {"get": _op("Events, newest first, filtered; keyset-paged (`next_before_id`, `next`)",
+                               params=EVENT_FILTERS)},
     "/api/events/{id}": {"get": _op("One event", params=[EVENT])},
     "/api/events/{id}/snapshot.jpg": {"get": _op("The event's best snapshot", ok="image/jpeg", params=[EVENT])},
     "/api/events/{id}/ack": {"post": _op(
@@ -104,7 +189,8 @@ PATHS: dict[str, dict[str, Any]] = {
         body={"type": "object", "properties": {"note": {"type": "string", "maxLength": 2000}}},
         errors=("400", "401", "403", "404"))},
     "/api/exports": {
-        "get": _op("Export jobs with progress", role="investigator", errors=("401", "403")),
+        "get": _op("Export jobs with progress, newest first", role="investigator", params=CURSOR_PAGING,
+                   errors=("400", "401", "403")),
         "post": _op("Start an evidence export", status="202", role="investigator",
                     errors=("400", "401", "403", "404", "422"),
                     body={"type": "object", "required": ["cameras", "start", "end", "case", "reason"], "properties": {
@@ -116,9 +202,43 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/exports/{id}/bundle.zip": {"get": _op("The signed evidence bundle", ok="application/zip",
                                                 params=[EXPORT], role="investigator")},
     "/api/keys/export": {"get": _op("The installation's export signing public key (anyone may verify bundles)")},
-    "/api/audit": {"get": _op("The audit log", role="admin", errors=("400", "401", "403"))},
+    "/api/audit": {"get": _op("The audit log, newest first", role="admin", errors=("400", "401", "403"),
+                              params=[_q("action", "one action", "string"), _q("target", "one target", "string"),
+                                      *CURSOR_PAGING])},
+    "/api/devices": {"get": _op(
+        "Discovered ONVIF devices (no credentials), whether each records already, the last sweep; admins of all "
+        "cameras", role="admin", errors=("401", "403"))},
+    "/api/devices/adopt": {"post": _op(
+        "Adopt a discovered device: stored in the catalog and recorded at once, no restart (audited); it uses the "
+        "[discovery] credentials", status="201", role="admin", errors=("400", "401", "403", "404", "409", "422"),
+        body={"type": "object", "required": ["device", "name"], "properties": {
+            "device": {"type": "string", "description": "the device's id from /api/devices"},
+            "name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"}, "title": {"type": "string"},
+            "kelurahan": {"type": "string"}, "kecamatan": {"type": "string"}}})},
+    "/api/devices/forget": {"post": _op(
+        "Forget an adopted camera: it stops recording now, its footage stays (audited)", role="admin",
+        errors=("400", "401", "403", "404"),
+        body={"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}})},
+    "/api/plugins": {"get": _op("Every plugin and its health (calls, errors, the last error); admins of all cameras",
+                                role="admin", errors=("401", "403"))},
+    "/api/users": {
+        "get": _op("The users this admin manages (all, or those of the admin's kelurahan); never a password or hash",
+                   role="admin", errors=("401", "403")),
+        "post": _op("Create a user (audited)", status="201", role="admin", errors=("400", "401", "403"),
+                    body={"type": "object", "required": ["username", "password", "role"], "properties": {
+                        "username": {"type": "string"}, "password": {"type": "string", "minLength": 8},
+                        "role": {"type": "string"}, "kelurahan": {"type": ["string", "null"]}}})},
+    "/api/users/{username}": {"post": _op(
+        "Change a user's role and scope, or disable/enable them (audited; not one's own account)", role="admin",
+        params=[_p("username", "user name")], errors=("400", "401", "403", "404"),
+        body={"type": "object", "properties": {"role": {"type": "string"}, "kelurahan": {"type": ["string", "null"]},
+                                               "disabled": {"type": "boolean"}}})},
+    "/api/storage": {"get": _op("Footage per camera (segments, bytes, oldest and newest); the disk for admins of all "
+                                "cameras", role="admin", errors=("401", "403"))},
     "/api/openapi.json": {"get": _op("This document", errors=("401",))},
     **PLATE_PATHS,
+    **COMPLAINT_PATHS,
+    **KELURAHAN_PATHS,
 }
 
 

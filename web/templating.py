@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import weakref
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -13,6 +15,8 @@ from nvr.web.keys import CSRF_KEY, RUNTIME_KEY, USER_KEY
 from nvr.web.nav import nav_items
 
 ENV_KEY = web.AppKey("jinja_env", jinja2.Environment)
+_PLUGIN_TEMPLATES: weakref.WeakKeyDictionary[jinja2.Environment, dict[str, jinja2.Template]] = \
+    weakref.WeakKeyDictionary()
 
 
 def utc(seconds: int | float, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
@@ -41,13 +45,25 @@ def fragments(request: web.Request, slot: str, context: object) -> list[Markup]:
     return [Markup(html) for _, html in results if isinstance(html, str) and html]
 
 
-def render(request: web.Request, name: str, status: int = 200, **context: Any) -> web.Response:
-    """Render ``name`` with the request's user and CSRF token in the context."""
+def plugin_template(request: web.Request, path: Path) -> jinja2.Template:
+    """A plugin's own template file, compiled once in the app's environment (so it may extend ``base.html``)."""
+    env = request.app[ENV_KEY]
+    key = str(path.resolve())
+    cache = _PLUGIN_TEMPLATES.setdefault(env, {})
+    if key not in cache:
+        cache[key] = env.from_string(path.read_text(encoding="utf-8"))
+    return cache[key]
+
+
+def render(request: web.Request, name: str | jinja2.Template, status: int = 200, **context: Any) -> web.Response:
+    """Render ``name`` (a template of nvr's, or a plugin's from ``plugin_template``) with the request's user and
+    CSRF token in the context."""
     env = request.app[ENV_KEY]
     user = request.get(USER_KEY)
     context.setdefault("user", user)
     context.setdefault("csrf_token", request.get(CSRF_KEY, ""))
     if "nav" not in context:
         context["nav"] = nav_items(user, request.app[RUNTIME_KEY]) if user is not None else []
-    html = env.get_template(name).render(**context)
+    template = env.get_template(name) if isinstance(name, str) else name
+    html = template.render(**context)
     return web.Response(text=html, status=status, content_type="text/html")

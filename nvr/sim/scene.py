@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -32,7 +32,7 @@ _MONO_FONTS = (
 )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _font(kind: str, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     """Return a TrueType font of ``kind`` ("bold" or "mono"), or Pillow's built-in one."""
     for path in _BOLD_FONTS if kind == "bold" else _MONO_FONTS:

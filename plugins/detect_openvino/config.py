@@ -73,6 +73,15 @@ class DetectOpenVinoConfig(BaseModel):
         None, title="Keep the aspect ratio by padding (default: true for yolo, false otherwise)"
     )
     cache_dir: str | None = Field(None, title="Folder where OpenVINO caches compiled models (faster starts)")
+    batch_size: int = Field(
+        1, ge=1, le=64, title="Frames of several cameras run as one inference (1 = no batching)"
+    )
+    batch_wait_ms: float = Field(
+        20.0, ge=0.0, le=1000.0, title="Longest a frame waits for others to fill its batch"
+    )
+    full_graph: bool = Field(
+        False, title="Run a TF OD API SSD graph whole (its per-image loops) instead of the network with NMS in numpy"
+    )
 
     @field_validator("model", "cache_dir")
     @classmethod

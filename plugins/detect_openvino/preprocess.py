@@ -54,8 +54,8 @@ def _input(model: ov.Model, path: Path) -> ov.Output:
 
 
 def prepare_model(model: ov.Model, cfg: DetectOpenVinoConfig, path: Path, packaged: PackagedModel | None,
-                  decoder: str) -> tuple[ov.Model, InputPlan]:
-    """Fix the batch (1) and size, and put colour order, mean/scale, layout and resize into the graph."""
+                  decoder: str, batch: int = 1) -> tuple[ov.Model, InputPlan]:
+    """Fix the batch (1, or 1..``batch``) and size; put colour order, mean/scale, layout and resize in the graph."""
     port = _input(model, path)
     shape = tuple(d.get_length() if d.is_static else None for d in port.get_partial_shape())
     layout = _layout(shape, cfg, path)
@@ -65,8 +65,8 @@ def prepare_model(model: ov.Model, cfg: DetectOpenVinoConfig, path: Path, packag
         size = (shape[w_ax], shape[h_ax])
     if size is None and decoder == "yolo":
         size = YOLO_DEFAULT_SIZE
-    new_shape = list(shape)
-    new_shape[0] = 1
+    new_shape: list[int | None | ov.Dimension] = list(shape)
+    new_shape[0] = 1 if batch == 1 else ov.Dimension(1, batch)
     if size is not None:
         new_shape[w_ax], new_shape[h_ax] = size
     if new_shape != list(shape):

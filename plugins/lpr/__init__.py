@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from nvr.hookspecs import hookimpl
+from nvr.web.permissions import for_actions
 
 from .config import LprConfig
 
@@ -19,11 +20,12 @@ if TYPE_CHECKING:
     from nvr.detection import AnalysedFrame, Detection
     from nvr.models import User
     from nvr.runtime import Runtime
+    from nvr.web.nav import NavItem
 
     from .service import LprService
 
 __all__ = ["LprConfig", "config_models", "frame_detections", "permission", "service_of", "shutdown", "startup",
-           "web_routes"]
+           "web_nav", "web_routes"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,20 @@ async def _start(runtime: Runtime) -> None:
     runtime.extras[SERVICE_KEY] = await LprService.start(runtime, _config(runtime))
 
 
+def _start_in_background(runtime: Runtime) -> None:
+    """Load the models without holding up start-up (compiling them takes seconds, more on a busy machine);
+    frames that come before are not read. A failure (a missing model names its file) is logged and shown
+    in the plugin's health; nvr runs on without plates."""
+    task = asyncio.get_running_loop().create_task(_start(runtime), name="lpr-start")
+    runtime.extras[STARTING_KEY] = task
+
+    def done(t: asyncio.Task[None]) -> None:
+        if not t.cancelled() and t.exception() is not None:
+            runtime.plugins.report_error("lpr", "startup", t.exception())  # type: ignore[arg-type]
+
+    task.add_done_callback(done)
+
+
 @hookimpl
 def config_models() -> dict[str, type[BaseModel]]:
     return {"lpr": LprConfig}
@@ -57,7 +73,7 @@ def config_models() -> dict[str, type[BaseModel]]:
 @hookimpl
 async def startup(runtime: Runtime) -> None:
     if _config(runtime).cameras:
-        await _start(runtime)  # a missing model raises PluginError naming the file: logged, nvr runs on
+        _start_in_background(runtime)
 
 
 @hookimpl
@@ -77,27 +93,31 @@ def frame_detections(camera: str, time_us: int, detections: list[Detection], fra
     if service is not None:
         service.submit(frame)
     elif camera in _config(runtime).cameras and STARTING_KEY not in runtime.extras:
-        # cameras added by a reload: load the models now (once; a failure is logged, not retried)
-        task = asyncio.get_running_loop().create_task(_start(runtime), name="lpr-start")
-        runtime.extras[STARTING_KEY] = task
-        task.add_done_callback(lambda t: t.cancelled() or t.exception() is None or log.error(
-            "lpr: cannot start: %s", t.exception()))
+        _start_in_background(runtime)  # cameras added by a reload (once; a failure is logged, not retried)
 
 
 @hookimpl
 def web_routes(runtime: Runtime) -> list[web.RouteDef]:
-    from .api import routes
+    from . import api, page
 
-    return routes()
+    return api.routes() + page.routes()
 
 
 @hookimpl
+def web_nav(user: User, runtime: Runtime) -> list[NavItem]:
+    from .page import nav
+
+    return nav(user, runtime)
+
+
+@hookimpl
+@for_actions(*MIN_ROLE)  # asked about these actions only: camera lists never call it
 def permission(user: User, action: str, camera: CameraConfig | None, runtime: Runtime) -> bool | None:
     """Allow this plugin's actions by role and scope; no opinion on anything else (so admins keep them all)."""
     if action not in MIN_ROLE:
         return None
-    from nvr.web.permissions import ROLE_RANK, in_scope
+    from nvr.web.permissions import ROLE_RANK, camera_in_scope
 
     if ROLE_RANK.get(user.role, -1) < ROLE_RANK[MIN_ROLE[action]]:
         return None
-    return True if camera is None or in_scope(user, camera.kelurahan) else None
+    return True if camera is None or camera_in_scope(runtime, user, camera) else None

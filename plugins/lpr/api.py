@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,9 +11,10 @@ from pydantic import ValidationError
 from nvr.clock import now_us
 from nvr.errors import CatalogError
 from nvr.storage.plates_catalog import PlateQuery, PlateSighting, WatchEntry
+from nvr.web import query_params as qp
 from nvr.web.keys import RUNTIME_KEY, USER_KEY
-from nvr.web.permissions import allowed, require
-from nvr.web.routes.scope import visible_cameras
+from nvr.web.permissions import require
+from nvr.web.routes.scope import cameras_for
 
 from .alerts import watch_entries
 from .config import LprConfig, WatchConfig
@@ -33,7 +33,7 @@ def _config(request: web.Request) -> LprConfig:
 
 def _cameras(request: web.Request) -> tuple[str, ...]:
     """Cameras whose sightings the user may see."""
-    return tuple(c.name for c in visible_cameras(request) if allowed(request, VIEW, c))
+    return tuple(c.name for c in cameras_for(request, VIEW))
 
 
 def sighting_json(s: PlateSighting) -> dict[str, Any]:
@@ -48,7 +48,7 @@ def sighting_json(s: PlateSighting) -> dict[str, Any]:
         "recording": {
             "camera": s.camera, "start_us": s.footage_start_us, "end_us": s.footage_end_us,
             "download": f"/api/cameras/{s.camera}/download.mp4?start={s.footage_start_us}&end={s.footage_end_us}",
-            "page": f"/cameras/{s.camera}?day={day}",
+            "page": f"/cameras/{s.camera}?day={day}&at={s.footage_start_us}",
         },
         "alert": None if s.alert_event_id is None else {
             "event_id": s.alert_event_id, "watch_plate": s.watch_plate, "event": f"/api/events/{s.alert_event_id}"},
@@ -61,19 +61,39 @@ def watch_json(e: WatchEntry) -> dict[str, Any]:
             "created_at": e.created_at or None}
 
 
-def _number(request: web.Request, name: str, kind: type = int, minimum: float = 0) -> Any:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return None
+def plate_query(request: web.Request, start_us: int | None, end_us: int | None, limit: int) -> PlateQuery:
+    """The search the query string asks for, on the cameras the user may see (an unknown camera: 404)."""
+    cameras = _cameras(request)
+    camera = qp.text(request, "camera")
+    if camera:
+        if camera not in cameras:
+            raise web.HTTPNotFound(text=f"camera: no camera named {camera!r}")
+        cameras = (camera,)
+    text = qp.text(request, "q") or ""
+    mode = qp.choice(request, "mode", ("exact", "prefix", "fuzzy"), "exact" if text else "prefix") or "exact"
+    distance = qp.number(request, "max_distance", 0, 4)
+    return PlateQuery(
+        text=text, mode=mode, max_distance=1.0 if distance is None else distance, cameras=cameras,
+        start_us=start_us, end_us=end_us, min_confidence=qp.number(request, "min_confidence", 0, 1) or 0.0,
+        before_id=qp.integer(request, "before_id", 1), limit=limit)
+
+
+async def search(request: web.Request, query: PlateQuery) -> list[PlateSighting]:
+    """Run ``query``; a search for a plate is audited (who looked for which plate, and how many were found)."""
+    runtime = request.app[RUNTIME_KEY]
     try:
-        value = kind(raw)
-    except ValueError:
-        raise web.HTTPBadRequest(text=f"{name}: not a number: {raw!r}") from None
-    if not math.isfinite(value):
-        raise web.HTTPBadRequest(text=f"{name}: not a number: {raw!r}")
-    if value < minimum:
-        raise web.HTTPBadRequest(text=f"{name}: must be at least {minimum:g}")
-    return value
+        found = await runtime.catalog.search_plates(query)
+    except CatalogError as exc:
+        raise web.HTTPBadRequest(text=f"q: {exc}") from None
+    if query.text:
+        await runtime.catalog.audit(request[USER_KEY].username, "plates.search", None, {
+            "q": query.text, "mode": query.mode, "cameras": list(query.cameras or ()), "results": len(found)})
+    return found
+
+
+def next_before(query: PlateQuery, found: list[PlateSighting]) -> int | None:
+    """The keyset cursor of the next page (exact and prefix; fuzzy answers are ranked, not paged)."""
+    return found[-1].id if found and query.mode != "fuzzy" else None
 
 
 async def search_json(request: web.Request) -> web.StreamResponse:
@@ -82,32 +102,11 @@ async def search_json(request: web.Request) -> web.StreamResponse:
     ``mode`` is exact (the default when ``q`` is given), prefix or fuzzy; without ``q``: the newest sightings.
     """
     require(request, VIEW)
-    cameras = _cameras(request)
-    camera = request.query.get("camera")
-    if camera:
-        if camera not in cameras:
-            raise web.HTTPNotFound(text=f"camera: no camera named {camera!r}")
-        cameras = (camera,)
-    text = request.query.get("q", "").strip()
-    mode = request.query.get("mode") or ("exact" if text else "prefix")
-    if mode not in ("exact", "prefix", "fuzzy"):
-        raise web.HTTPBadRequest(text=f"mode: use exact, prefix or fuzzy, not {mode!r}")
-    distance = _number(request, "max_distance", float)
-    query = PlateQuery(
-        text=text, mode=mode, max_distance=1.0 if distance is None else distance, cameras=cameras,
-        start_us=_number(request, "start_us"), end_us=_number(request, "end_us"),
-        min_confidence=_number(request, "min_confidence", float) or 0.0,
-        before_id=_number(request, "before_id", int, 1),
-        limit=min(_number(request, "limit", int, 1) or 100, MAX_LIMIT))
-    runtime = request.app[RUNTIME_KEY]
-    try:
-        found = await runtime.catalog.search_plates(query)
-    except CatalogError as exc:
-        raise web.HTTPBadRequest(text=f"q: {exc}") from None
-    if text:
-        await runtime.catalog.audit(request[USER_KEY].username, "plates.search", None,
-                                    {"q": text, "mode": mode, "cameras": list(cameras), "results": len(found)})
-    return web.json_response({"sightings": [sighting_json(s) for s in found]})
+    query = plate_query(request, qp.integer(request, "start_us"), qp.integer(request, "end_us"),
+                        qp.limit(request, 100, MAX_LIMIT))
+    found = await search(request, query)
+    return web.json_response({"sightings": [sighting_json(s) for s in found],
+                              **qp.cursor_json(request, query.limit, next_before(query, found), len(found))})
 
 
 async def _scoped(request: web.Request) -> PlateSighting:

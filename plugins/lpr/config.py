@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from nvr.config_paths import config_path
 from nvr.plate_text import parse_plate
 
 Severity = Literal["info", "low", "medium", "high", "critical"]
@@ -68,9 +68,7 @@ class LprConfig(BaseModel):
     def _resolve(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
-        context = info.context if isinstance(info.context, dict) else {}
-        path, base = Path(value).expanduser(), context.get("base_dir")
-        return str(Path(base) / path) if base is not None and not path.is_absolute() else str(path)
+        return config_path(value, info)
 
     @field_validator("watchlist")
     @classmethod

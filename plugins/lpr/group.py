@@ -12,10 +12,15 @@ from .vote import Sighting, vote
 
 TEXT_MATCH = 1.0
 """Reads this close in weighted edit distance belong to the same vehicle wherever they are."""
-NEAR_TEXT_MATCH = 3.0
-"""Reads near the group's last box join it when their text is at least this close."""
-NEAR_WIDTHS = 4.0
-"""Near means: centres less than this many plate widths apart."""
+NEAR_TEXT_MATCH = 2.0
+"""A read near where the group's plate should be now joins it when its text is at least this close."""
+NEAR_WIDTHS = 2.0
+"""Near means: less than this many plate widths from where the plate should be, moving as it moved..."""
+NEAR_WIDTHS_FIRST = 4.0
+"""...or from where it was, for a group of one read (no motion known yet)."""
+SAME_PLACE_WIDTHS = 1.0
+"""A read less than this many plate widths from where a moving group's plate should be now joins it whatever
+its text: one plate is in one place, and a garbled read of it (small, blurred plates) is still that car's."""
 
 _ids = itertools.count(1)
 
@@ -40,12 +45,24 @@ class Group:
         return max(self.reads, key=lambda o: o.read.confidence).read.plate.key
 
 
-def _centre_gap(a: Observation, b: Observation) -> float:
-    """Distance between two plate boxes' centres, in plate widths."""
-    ax, ay = (a.box[0] + a.box[2]) / 2, (a.box[1] + a.box[3]) / 2
-    bx, by = (b.box[0] + b.box[2]) / 2, (b.box[1] + b.box[3]) / 2
-    width = max(1.0, a.box[2] - a.box[0], b.box[2] - b.box[0])
-    return ((ax - bx) ** 2 + (ay - by) ** 2) ** 0.5 / width
+def _centre(o: Observation) -> tuple[float, float]:
+    return (o.box[0] + o.box[2]) / 2, (o.box[1] + o.box[3]) / 2
+
+
+def _gap(obs: Observation, group: Group) -> tuple[float, float]:
+    """How far ``obs`` is from where the group's plate should be now, in plate widths, and the allowance."""
+    last = group.reads[-1]
+    x, y = _centre(last)
+    allowance = NEAR_WIDTHS_FIRST
+    earlier = next((o for o in reversed(group.reads[:-1]) if o.time_us < last.time_us), None)
+    if earlier is not None:  # constant velocity since the read before
+        ex, ey = _centre(earlier)
+        k = (obs.time_us - last.time_us) / (last.time_us - earlier.time_us)
+        x, y = x + (x - ex) * k, y + (y - ey) * k
+        allowance = NEAR_WIDTHS
+    ox, oy = _centre(obs)
+    width = max(1.0, obs.box[2] - obs.box[0], last.box[2] - last.box[0])
+    return ((ox - x) ** 2 + (oy - y) ** 2) ** 0.5 / width, allowance
 
 
 class PlateGrouper:
@@ -76,9 +93,11 @@ class PlateGrouper:
             if obs.time_us - group.last_us > self.end_after_us:
                 continue
             text = plate_distance(obs.read.plate.key, group.leading_key())
-            near = _centre_gap(obs, group.reads[-1])
-            if text <= TEXT_MATCH or (near <= NEAR_WIDTHS and text <= NEAR_TEXT_MATCH):
-                score = text + near / NEAR_WIDTHS
+            gap, allowance = _gap(obs, group)
+            moving = allowance == NEAR_WIDTHS
+            if text <= TEXT_MATCH or (gap <= allowance and text <= NEAR_TEXT_MATCH) or (
+                    moving and gap <= SAME_PLACE_WIDTHS):
+                score = text + gap / allowance
                 if best is None or score < best[0]:
                     best = (score, group)
         return best[1] if best else None

@@ -11,7 +11,7 @@ from nvr.detection import Box
 
 from .grammar import PlateRead, normalise
 from .ocr_models import OcrModels
-from .static_text import StaticText, iou, signature
+from .static_text import StaticText, overlap, signature
 from .textdet import TextBox, TextDetector
 from .textrec import TextRecognizer
 
@@ -73,16 +73,24 @@ class ReaderStats:
     refine_s: float = 0.0
     rec_s: float = 0.0
     rec_times: list[float] = field(default_factory=list)
-    """Seconds of each recognition (at most 100,000 kept)."""
+    """Wall seconds of each recognition (at most 100,000 kept)."""
     read_times: list[float] = field(default_factory=list)
-    """Seconds of each recognition that became a plate read."""
+    """Wall seconds of each recognition that became a plate read."""
+    read_cpu_times: list[float] = field(default_factory=list)
+    """CPU seconds of the calling thread for each recognition that became a plate read (OpenVINO runs a
+    one-thread inference in the calling thread, so this is the inference's own CPU time, whatever the load)."""
 
-    def add_rec(self, seconds: float, plate: bool) -> None:
+    read_widths: list[int] = field(default_factory=list)
+    """Recogniser input width (px, 48 high) of each recognition that became a plate read."""
+
+    def add_rec(self, seconds: float, plate: bool, cpu_seconds: float = 0.0, width: int = 0) -> None:
         self.rec_s += seconds
         if len(self.rec_times) < 100_000:
             self.rec_times.append(seconds)
             if plate:
                 self.read_times.append(seconds)
+                self.read_cpu_times.append(cpu_seconds)
+                self.read_widths.append(width)
 
 
 def merge_lines(boxes: list[TextBox]) -> list[TextBox]:
@@ -170,11 +178,11 @@ class PlateReader:
         x0, y0, x1, y1 = box = self._refine(rgb, box)
         h = y1 - y0
         crop = rgb[int(y0):int(np.ceil(y1)), int(x0):int(np.ceil(x1))]
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         text = self.recognizer.read(crop)
-        seconds = time.perf_counter() - started
+        seconds, cpu_seconds = time.perf_counter() - started, time.thread_time() - cpu_started
         plate = normalise(text, self.max_cost)
-        self.stats.add_rec(seconds, plate is not None)
+        self.stats.add_rec(seconds, plate is not None, cpu_seconds, self.recognizer.last_width)
         if plate is None or plate.confidence < self.min_read_confidence:
             self.stats.rejected += 1
             if static is not None and look is not None:
@@ -213,9 +221,10 @@ class PlateReader:
 
     @staticmethod
     def _dedupe(found: list[Observation]) -> list[Observation]:
-        """Overlapping regions see a plate twice: keep the most confident read of each place."""
+        """One read per place: overlapping regions see a plate twice, and a box inside a plate's box (its lower
+        half, say) reads as another plate. The most confident read of each place is kept."""
         kept: list[Observation] = []
         for obs in sorted(found, key=lambda o: -o.read.confidence):
-            if all(iou(obs.box, k.box) < 0.5 for k in kept):
+            if all(overlap(obs.box, k.box) < 0.5 for k in kept):
                 kept.append(obs)
         return kept

@@ -229,7 +229,7 @@ class LprService:
                 footage_start_us=s.first_us - pre, footage_end_us=s.last_us + post, track_id=s.track_id,
                 box=s.best.norm_box, alternatives=s.alternatives)
             try:
-                await self.alerts.store(new, crop, cfg, pre, post)
+                self._notify("plate_sighted", sighting=await self.alerts.store(new, crop, cfg, pre, post))
             except Exception as exc:  # noqa: BLE001 - a catalog error loses this sighting, not the service
                 if slot is not None:
                     slot.last_error = f"{type(exc).__name__}: {exc}"

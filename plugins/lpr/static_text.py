@@ -18,14 +18,23 @@ STATIC_SAME = 0.1
 clock's next second or a sign is under 0.06, two different plates are over 0.15."""
 
 
-def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    """Intersection over union of two ``(x0, y0, x1, y1)`` boxes."""
+def _areas(a: tuple[float, ...], b: tuple[float, ...]) -> tuple[float, float, float]:
     w = min(a[2], b[2]) - max(a[0], b[0])
     h = min(a[3], b[3]) - max(a[1], b[1])
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = w * h
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+    inter = w * h if w > 0 and h > 0 else 0.0
+    return inter, (a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1])
+
+
+def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Intersection over union of two ``(x0, y0, x1, y1)`` boxes."""
+    inter, area_a, area_b = _areas(a, b)
+    return inter / (area_a + area_b - inter) if inter else 0.0
+
+
+def overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Intersection over the smaller box: 1 when one box lies inside the other."""
+    inter, area_a, area_b = _areas(a, b)
+    return inter / min(area_a, area_b) if inter else 0.0
 
 
 def signature(crop: np.ndarray) -> np.ndarray:

@@ -112,9 +112,13 @@ class TextRecognizer:
     def __init__(self, compiled: ov.CompiledModel, charset: tuple[str, ...]) -> None:
         self.view = CharsetView(charset)
         self._request = compiled.create_infer_request()
+        self.last_width = 0
+        """Input width of the last ``read`` (what its cost grows with)."""
 
     def read(self, crop: np.ndarray) -> TextRead:
         """Recognise one line of text in an RGB uint8 crop."""
-        self._request.infer({0: prepare(crop)})
+        tensor = prepare(crop)
+        self.last_width = tensor.shape[3]
+        self._request.infer({0: tensor})
         probs = self._request.get_output_tensor(0).data[0]
         return decode(np.asarray(probs, dtype=np.float32), self.view)

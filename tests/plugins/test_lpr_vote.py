@@ -99,3 +99,24 @@ def test_grouper_closes_a_parked_car_every_max_open() -> None:
         if closed:
             assert t == 10 and closed[0].reads == 11
     assert len(g.groups) == 1
+
+
+def test_grouper_follows_the_plate_and_not_the_next_car() -> None:
+    g = PlateGrouper(end_after_us=2 * S, max_open_us=60 * S)
+    g.add([obs("B 8 LU", 1.0, x=100)])
+    g.add([obs("B 8 LU", 1.5, x=200)])
+    g.add([obs("B 6 LJ", 2.0, x=300)])  # two edits off, but where the plate should be now: the same car
+    g.add([obs("B 3 TU", 2.5, x=100)])  # two edits off and back at the start: the next car
+    closed = sorted(g.flush(), key=lambda s: s.first_us)
+    assert [(s.plate.text, s.reads) for s in closed] == [("B 8 LU", 3), ("B 3 TU", 1)]
+
+
+def test_a_garbled_read_where_the_moving_plate_should_be_joins_it() -> None:
+    """Small plates read badly in one frame: one plate is in one place, so the read stays that car's."""
+    g = PlateGrouper(end_after_us=2 * S, max_open_us=60 * S)
+    g.add([obs("B 1234 XYZ", 1.0, x=100)])
+    g.add([obs("B 1234 XYZ", 1.5, x=200)])
+    g.add([obs("DE 10 G", 2.0, x=330)])  # far off in text, under a plate width (60 px) from 300: the same car
+    g.add([obs("DE 10 G", 2.5, x=560)])  # the same garble well away from where the plate should be (400): apart
+    closed = sorted(g.flush(), key=lambda s: s.first_us)
+    assert [(s.plate.text, s.reads) for s in closed] == [("B 1234 XYZ", 3), ("DE 10 G", 1)]

@@ -153,7 +153,7 @@ class RawRtspClient:
         while (left := deadline - time.monotonic()) > 0:
             try:
                 out.append(await self.read_packet(timeout=left))
-            except (TimeoutError, asyncio.TimeoutError):
+            except TimeoutError:
                 break
         return out
 

@@ -229,6 +229,7 @@ async def test_loop_continues_timestamps_and_sequence(tmp_path: Path, monkeypatc
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 async def test_forty_concurrent_sessions_keep_up() -> None:
     async with RtspServer() as server:
         for i in range(20):

@@ -1,27 +1,42 @@
-"""Fixtures for catalog tests, parametrised over every catalog backend."""
+"""Fixtures for catalog tests, parametrised over every catalog backend (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from nvr.clock import ManualClock
 from nvr.storage.catalog import Catalog, open_catalog
+from tests.pg import MigratedSchema, pg_schema
 
-# One entry per backend: name -> function(tmp_path) -> catalog URL.
-# Adding PostgreSQL later is one line here, e.g.
-#   "postgresql": lambda tmp_path: fresh_postgres_database_url(),
-BACKENDS: dict[str, Callable[[Path], str]] = {
-    "sqlite": lambda tmp_path: f"sqlite://{tmp_path / 'catalog.db'}",
-}
+BACKENDS = ("postgresql", "sqlite")
+"""Every catalog test runs once per backend (PostgreSQL on loopback, see tests/pg.py)."""
 
 
-@pytest.fixture(params=sorted(BACKENDS))
-def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A URL for a fresh, empty catalog of each backend."""
-    return BACKENDS[request.param](tmp_path)
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The catalog backend under test."""
+    return str(request.param)
+
+
+@pytest.fixture
+def catalog_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A URL for a fresh, empty (not even migrated) catalog of each backend."""
+    if backend == "sqlite":
+        yield f"sqlite://{tmp_path / 'catalog.db'}"
+        return
+    with pg_schema() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pg_migrated() -> Iterator[MigratedSchema]:
+    """The PostgreSQL schema the ``catalog`` fixture empties and reuses."""
+    pool = MigratedSchema()
+    yield pool
+    pool.drop()
 
 
 @pytest.fixture
@@ -31,7 +46,12 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-async def catalog(catalog_url: str, clock: ManualClock) -> AsyncIterator[Catalog]:
-    """An open, migrated catalog; closed after the test."""
-    async with await open_catalog(catalog_url, clock=clock) as cat:
+async def catalog(backend: str, tmp_path: Path, clock: ManualClock,
+                  pg_migrated: MigratedSchema) -> AsyncIterator[Catalog]:
+    """An open, migrated, empty catalog; closed after the test."""
+    if backend == "sqlite":
+        url = f"sqlite://{tmp_path / 'catalog.db'}"
+    else:
+        url = await pg_migrated.fresh_url()
+    async with await open_catalog(url, clock=clock) as cat:
         yield cat

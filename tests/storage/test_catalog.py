@@ -68,8 +68,8 @@ async def test_open_memory() -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("postgresql://u@h/db", "PostgreSQL catalog not supported yet"),
-        ("postgres://u@h/db", "PostgreSQL catalog not supported yet"),
+        ("postgresql://u@127.0.0.1:1/db", "catalog _open_sync failed: .*refused"),
+        ("postgres://u@127.0.0.1:5432/db?schema=no-dash", "schema must be letters, digits and _"),
         ("mysql://h/db", "unknown catalog URL scheme 'mysql'"),
         ("sqlite://relative.db", "sqlite:///absolute/path.db"),
         ("", "empty catalog URL"),
@@ -216,6 +216,7 @@ async def test_add_segment_rejects_overlap(catalog: Catalog, run: Run) -> None:
     ],
 )
 async def test_add_segment_validates_fields(catalog: Catalog, run: Run, kw: dict[str, Any], message: str) -> None:
+    kw = dict(kw)  # the parameter dict is shared by every backend's run of this test
     end = kw.pop("end_time", T0 + 60 * S)
     with pytest.raises(CatalogError, match=message):
         await add(catalog, run, T0, end, **kw)

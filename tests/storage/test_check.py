@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from nvr.segments import file_digest
-from nvr.storage.catalog import open_catalog
+from nvr.storage.catalog import Catalog
 from nvr.storage.check import check, probe, repair
 from nvr.storage.layout import QUARANTINE_DIR, partial_path
 from nvr.storage.lock import LOCK_FILE, StorageLocked, lock_storage, storage_in_use
@@ -29,11 +29,11 @@ from tests.storage.media import (
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    async with await open_catalog(f"sqlite://{tmp_path / 'catalog.db'}") as catalog:
-        s = await make_store(catalog, tmp_path / "storage")
-        await catalog.end_run(s.run.id, s.segments[-1].end_time, "shutdown")
-        yield s
+async def store(catalog: Catalog, tmp_path: Path) -> AsyncIterator[Store]:
+    """A store on each catalog backend (the ``catalog`` fixture of conftest.py)."""
+    s = await make_store(catalog, tmp_path / "storage")
+    await catalog.end_run(s.run.id, s.segments[-1].end_time, "shutdown")
+    yield s
 
 
 def next_relpath(store: Store, offset: int = 0) -> str:

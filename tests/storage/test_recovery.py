@@ -14,7 +14,7 @@ import pytest
 from nvr.clock import ManualClock
 from nvr.models import MEDIA_TIMEBASE
 from nvr.segments import file_digest
-from nvr.storage.catalog import open_catalog
+from nvr.storage.catalog import Catalog, open_catalog
 from nvr.storage.check import check
 from nvr.storage.layout import QUARANTINE_DIR, partial_path
 from nvr.storage.recovery import RECOVERY_REASON, apply_fixes, recover
@@ -33,9 +33,9 @@ from tests.storage.media import (
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    async with await open_catalog(f"sqlite://{tmp_path / 'catalog.db'}") as catalog:
-        yield await make_store(catalog, tmp_path / "storage")
+async def store(catalog: Catalog, tmp_path: Path) -> AsyncIterator[Store]:
+    """A store on each catalog backend (the ``catalog`` fixture of conftest.py)."""
+    yield await make_store(catalog, tmp_path / "storage")
 
 
 async def run_recovery(store: Store):
@@ -266,6 +266,7 @@ async def test_everything_at_once_then_idempotent(store: Store) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.serial
 async def test_intact_large_store_is_fast(tmp_path: Path) -> None:
     """20 000 catalogued files: recovery compares names and sizes only (no hashing) and takes well under 5 s."""
     root = tmp_path / "storage"

@@ -38,9 +38,9 @@ HOUR_AGO = time.time() - 3600
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    async with await open_catalog(f"sqlite://{tmp_path / 'catalog.db'}") as catalog:
-        yield await make_store(catalog, tmp_path / "storage")
+async def store(catalog: Catalog, tmp_path: Path) -> AsyncIterator[Store]:
+    """A store on each catalog backend (the ``catalog`` fixture of conftest.py)."""
+    yield await make_store(catalog, tmp_path / "storage")
 
 
 async def start(store: Store, root: Path | None = None) -> StartupRecovery:

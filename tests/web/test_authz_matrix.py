@@ -11,6 +11,7 @@ import itertools
 
 import pytest
 
+from nvr.models import SCOPED_ROLES
 from nvr.storage.events_catalog import NewEvent, Snapshot
 from nvr.users import create_user
 from nvr.web.app import create_app
@@ -23,11 +24,13 @@ CAMERAS = """
 [[cameras]]
 name = "menteng1"
 kelurahan = "Menteng"
+kecamatan = "Menteng"
 enabled = false
 stream = { main = "rtsp://127.0.0.1:9/menteng1" }
 [[cameras]]
 name = "kota1"
 kelurahan = "Gambir"
+kecamatan = "Gambir"
 enabled = false
 stream = { main = "rtsp://127.0.0.1:9/kota1" }
 """
@@ -39,6 +42,7 @@ ROUTES: dict[tuple[str, str], tuple[str, str | None]] = {
     ("GET", "/cameras"): ("viewer", None),
     ("GET", "/cameras/{name}"): ("viewer", "camera"),
     ("POST", "/cameras/{name}/retry"): ("operator", "camera"),
+    ("POST", "/api/cameras/{name}/retry"): ("operator", "camera"),
     ("GET", "/events"): ("viewer", None),
     ("GET", "/events/{id}"): ("viewer", "event"),
     ("POST", "/events/{id}/ack"): ("operator", "event"),
@@ -66,6 +70,17 @@ ROUTES: dict[tuple[str, str], tuple[str, str | None]] = {
     ("GET", "/api/exports/{id}/bundle.zip"): ("investigator", "export"),
     ("GET", "/api/keys/export"): ("viewer", None),  # a public key: anyone may verify bundles
     ("GET", "/api/audit"): ("admin", "global"),  # the log spans every kelurahan: admins of all cameras only
+    ("GET", "/api/devices"): ("admin", "global"),  # discovery spans every kelurahan
+    ("POST", "/api/devices/adopt"): ("admin", "global"),
+    ("POST", "/admin/devices/adopt"): ("admin", "global"),
+    ("POST", "/admin/devices/sweep"): ("admin", "global"),
+    ("POST", "/admin/devices/forget"): ("admin", "global"),
+    ("POST", "/api/devices/forget"): ("admin", "global"),
+    ("GET", "/api/plugins"): ("admin", "global"),  # process-wide health
+    ("GET", "/api/users"): ("admin", None),  # an admin bound to a kelurahan: its users only
+    ("POST", "/api/users"): ("admin", None),
+    ("POST", "/api/users/{username}"): ("admin", "user"),
+    ("GET", "/api/storage"): ("admin", None),
     # the built-in lpr plugin (its routes come through the web_routes hook; its roles through permission)
     ("GET", "/api/plates"): ("operator", None),
     ("GET", "/api/plates/{id}"): ("operator", "plate"),
@@ -74,9 +89,41 @@ ROUTES: dict[tuple[str, str], tuple[str, str | None]] = {
     ("POST", "/api/plates/watchlist"): ("investigator", None),
     ("DELETE", "/api/plates/watchlist/{id}"): ("investigator", "watch"),
     ("GET", "/api/plates/status"): ("admin", None),
+    ("GET", "/plates"): ("operator", None),  # the lpr plugin's search page
+    # the built-in complaints plugin: intake is city-wide (the city app's account); the rest is per complaint,
+    # whose kelurahan scopes it like a camera's
+    ("POST", "/api/complaints"): ("operator", "global"),
+    ("GET", "/api/complaints"): ("viewer", None),
+    ("GET", "/api/complaints/{id}"): ("viewer", "complaint"),
+    ("GET", "/api/complaints/{id}/photo"): ("viewer", "complaint"),
+    ("POST", "/api/complaints/{id}/status"): ("operator", "complaint"),
+    ("POST", "/api/complaints/{id}/relink"): ("operator", "complaint"),
+    ("POST", "/api/complaints/{id}/export"): ("investigator", "complaint"),
+    ("GET", "/complaints"): ("viewer", None),
+    ("GET", "/complaints/{id}"): ("viewer", "complaint"),
+    ("POST", "/complaints/{id}/status"): ("operator", "complaint"),
+    ("POST", "/complaints/{id}/export"): ("investigator", "complaint"),
+    # the built-in kelurahan plugin (issue 8): dashboard, escalation, share links, delivery log
+    ("GET", "/kelurahan"): ("viewer", None),
+    ("GET", "/kelurahan/shares"): ("operator", None),
+    ("POST", "/kelurahan/shares"): ("operator", None),
+    ("POST", "/kelurahan/shares/{id}/revoke"): ("operator", "share"),
+    ("GET", "/api/kelurahan/regions"): ("viewer", None),
+    ("POST", "/api/kelurahan/events/{id}/escalate"): ("operator", "event"),
+    ("GET", "/kelurahan/events/{id}/escalate"): ("operator", "event"),
+    ("POST", "/kelurahan/events/{id}/escalate"): ("operator", "event"),
+    ("GET", "/api/kelurahan/shares"): ("operator", None),
+    ("POST", "/api/kelurahan/shares"): ("operator", None),
+    ("DELETE", "/api/kelurahan/shares/{id}"): ("operator", "share"),
+    ("GET", "/api/kelurahan/deliveries"): ("admin", "global"),
 }
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz")}
+# no login: the cameras an admin made public, and signed share links (tests/plugins/kelurahan/test_public.py)
+PUBLIC |= {("GET", "/public"), ("GET", "/public/cameras/{name}"), ("GET", "/public/cameras/{name}/snapshot.jpg"),
+           ("GET", "/share/{token}"), ("GET", "/share/{token}/snapshot.jpg"), ("GET", "/share/{token}/clip.mp4")}
 SESSION = {("POST", "/logout")}  # any logged-in user
+# no user at all, not even an admin: other cluster nodes, signed with [cluster] secret (tests/test_nodes_footage.py)
+NODE = {("GET", "/internal/segments/{id}")}
 QUERIES = {"/api/cameras/{name}/timeline": "?start_us=0&end_us=1000000",
            "/api/cameras/{name}/download.mp4": "?start=1000000&end=2000000",
            "/api/cameras/{name}/play.mp4": "?start=1000000&end=2000000"}
@@ -94,11 +141,11 @@ async def test_every_route_as_every_role_and_scope(write_config, start_server) -
     async with start_server(write_config(CAMERAS)) as server:
         runtime = server.runtime
         routes = app_routes(runtime)
-        unknown = routes - set(ROUTES) - PUBLIC - SESSION
+        unknown = routes - set(ROUTES) - PUBLIC - SESSION - NODE
         assert not unknown, f"decide who may use these routes (add them to ROUTES): {sorted(unknown)}"
         catalog = runtime.catalog
         ids: dict[str, dict[str, str]] = {"camera": {"own": "menteng1", "other": "kota1"}, "event": {}, "export": {},
-                                          "plate": {}, "watch": {},
+                                          "plate": {}, "watch": {}, "share": {},
                                           "user": {"own": "viewer-menteng", "other": "viewer-all"}}
         for cam, side in (("menteng1", "own"), ("kota1", "other")):
             await catalog.upsert_camera(cam)
@@ -117,6 +164,11 @@ async def test_every_route_as_every_role_and_scope(write_config, start_server) -
             if hasattr(catalog, "add_watch_entry") and side == "own":
                 entry = await catalog.add_watch_entry("B 1 XYZ", "matrix", "Polda", "high", "admin", 1_000_000)
                 ids["watch"]["own"] = str(entry.id)
+            if hasattr(catalog, "create_share"):
+                from nvr.storage.kelurahan_catalog import NewShare
+
+                share = await catalog.create_share(NewShare(cam, "live", "admin", 4_102_444_800_000_000))
+                ids["share"][side] = str(share.id)
             if hasattr(catalog, "create_export_job"):
                 from nvr.storage.exports_catalog import NewExportJob
 
@@ -124,8 +176,18 @@ async def test_every_route_as_every_role_and_scope(write_config, start_server) -
                     cameras=(cam,), start_us=1_000_000, end_us=2_000_000, case="C-1", reason="test",
                     created_by="admin", output_path=f"/nonexistent/{cam}.zip"))
                 ids["export"][side] = str(job.id)
+            if hasattr(catalog, "add_complaint"):
+                from nvr.storage.complaints_catalog import NewComplaint
+
+                complaint, _ = await catalog.add_complaint(NewComplaint(
+                    external_id=f"M-{side}", category="banjir", body="matrix", lat=-6.2, lon=106.8, reported_us=1,
+                    kelurahan="Menteng" if side == "own" else "Gambir", photo=("image/jpeg", b"\xff\xd8\xffm")))
+                ids.setdefault("complaint", {})[side] = str(complaint.id)
         users = {}
-        for role, scope in itertools.product(ROLE_RANK, (None, "Menteng")):
+        for role, scope in itertools.product(ROLE_RANK, (None, "Menteng", "kecamatan:Menteng")):
+            if (scope is None and role in SCOPED_ROLES) or (scope and scope.startswith("kecamatan:")
+                                                             and role not in SCOPED_ROLES):
+                continue  # kelurahan roles always have a scope; a kecamatan scope is tried on them only
             name = f"{role}-{scope or 'all'}".lower()
             await create_user(catalog, name, "matrix-password", role, scope)
             users[name] = (role, scope)

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from nvr.storage.events_catalog import EventFilter
+from nvr.storage.plates_catalog import NewSighting
 from tests.analysis_helpers import scene_server
 from tests.conftest import ADMIN_PASSWORD
 from tests.web.test_browser import browser  # noqa: F401 - the fixture
@@ -102,6 +103,20 @@ fps = 1
             await page.wait_for_url(f"**/events/{event.id}")
             await page.evaluate("document.getElementById('clip').play()")
             await advancing(page, "#clip")
+
+            # The plates page (the lpr plugin's, through the web hooks): a sighting's link plays its moment.
+            moment = segments[1].start_time + 2_000_000
+            sighting = await catalog.add_plate_sighting(NewSighting(
+                camera="lapangan", plate="B 1234 XYZ", plate_key="B1234XYZ", confidence=0.9, reads=3, agreement=1.0,
+                first_us=moment, last_us=moment + 1_000_000, best_us=moment, footage_start_us=moment,
+                footage_end_us=moment + 5_000_000), b"\xff\xd8crop")
+            await page.click("header nav >> text=Plates")
+            await page.fill("input[name=q]", "b1234xyz")
+            await page.click("#plate-search button[type=submit]")
+            await page.click(f"tr[data-sighting='{sighting.id}'] a.play")
+            await page.wait_for_url(f"**/cameras/lapangan?day=*&at={moment}")
+            await advancing(page, "#player")
+            assert int(await page.get_attribute("#player", "data-from")) == moment
 
             await page.click("text=Log out")
             await page.wait_for_url("**/login")

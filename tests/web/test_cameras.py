@@ -51,6 +51,10 @@ async def test_states_retry_discovery_and_plugin_errors(write_config, start_serv
                                   allow_redirects=False) as resp:
                     assert resp.status == 303
                 await wait_for(lambda: cams.status("locked").state == "recording", timeout=4)
+                async with s.post(server.url + "api/cameras/good/retry", headers={"X-CSRF-Token": csrf_of(html)}) as r:
+                    assert r.status == 202 and await r.json() == {"name": "good", "state": "recording", "retrying": True}
+                async with s.post(server.url + "api/cameras/good/retry") as r:
+                    assert r.status == 403  # no CSRF token
             async with client() as s:
                 await login(s, server.url, "viewer", "viewer-password")
                 async with s.get(server.url + "cameras") as page:
@@ -66,3 +70,46 @@ async def test_states_retry_discovery_and_plugin_errors(write_config, start_serv
                 async with s.post(server.url + "cameras/good/retry", data={"csrf_token": token},
                                   allow_redirects=False) as resp:
                     assert resp.status == 303
+
+
+def many_cameras(n: int) -> str:
+    return "".join(f'''
+[[cameras]]
+name = "cam-{i:03d}"
+kelurahan = "{'Menteng' if i % 10 == 0 else 'Gambir'}"
+tags = [{'"taman"' if i % 3 == 0 else ''}]
+enabled = false
+stream = {{ main = "rtsp://127.0.0.1:9/c{i}" }}
+''' for i in range(n))
+
+
+async def test_camera_api_pages_filters_and_scopes(write_config, start_server) -> None:
+    async with start_server(write_config(many_cameras(65))) as server:
+        await create_user(server.runtime.catalog, "menteng", "menteng-password", "viewer", "Menteng")
+        async with client() as s:
+            await login(s, server.url, "admin", ADMIN_PASSWORD)
+            names, url, pages = [], "/api/cameras?limit=25", 0
+            while url:
+                async with s.get(server.url + url.lstrip("/")) as resp:
+                    body = await resp.json()
+                assert resp.status == 200 and body["total"] == 65 and body["limit"] == 25
+                names += [c["name"] for c in body["cameras"]]
+                url, pages = body["next"], pages + 1
+            assert pages == 3 and names == [f"cam-{i:03d}" for i in range(65)]  # config order, each once
+            async with s.get(server.url + "api/cameras") as resp:
+                body = await resp.json()
+            assert (len(body["cameras"]), body["offset"], body["next"]) == (65, 0, None)  # default limit 100
+            async with s.get(server.url + "api/cameras?tag=taman&kelurahan=Gambir&state=disabled&limit=5") as resp:
+                body = await resp.json()
+            want = [f"cam-{i:03d}" for i in range(65) if i % 3 == 0 and i % 10 != 0]
+            assert body["total"] == len(want) and [c["name"] for c in body["cameras"]] == want[:5]
+            for bad, field in (("limit=0", "limit"), ("offset=-3", "offset"), ("limit=x", "limit")):
+                async with s.get(server.url + "api/cameras?" + bad) as resp:
+                    assert resp.status == 400 and (await resp.json())["field"] == field
+        async with client() as s:
+            await login(s, server.url, "menteng", "menteng-password")
+            async with s.get(server.url + "api/cameras?limit=2") as resp:
+                body = await resp.json()
+            assert body["total"] == 7 and [c["name"] for c in body["cameras"]] == ["cam-000", "cam-010"]
+            async with s.get(server.url + "api/cameras?kelurahan=Gambir") as resp:
+                assert (await resp.json())["total"] == 0  # another kelurahan's cameras do not exist here

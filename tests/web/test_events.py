@@ -109,3 +109,28 @@ async def test_events_page_and_acknowledgement(write_config, start_server) -> No
             async with s.get(server.url + "events?acknowledged=true") as resp:
                 html = await resp.text()
             assert "op-menteng" in html and "checked" in html
+
+
+async def test_events_api_keyset_pages(write_config, start_server) -> None:
+    async with start_server(write_config(CAMERAS)) as server:
+        catalog = server.runtime.catalog
+        await catalog.upsert_camera("menteng1")
+        await catalog.upsert_camera("gone")  # left the config: its events are listed for nobody
+        await catalog.open_event(NewEvent(camera="gone", kind="object", label="car", score=0.7, start_us=S, end_us=S))
+        made = [(await catalog.open_event(NewEvent(camera="menteng1", kind="object", label="car", score=0.7,
+                                                   start_us=i * S, end_us=i * S + S))).id for i in range(5)]
+        async with client() as s:
+            await login(s, server.url, "admin", ADMIN_PASSWORD)
+            seen, url = [], "/api/events?label=car&limit=2"
+            while url:
+                async with s.get(server.url + url.lstrip("/")) as resp:
+                    body = await resp.json()
+                seen += [e["id"] for e in body["events"]]
+                url = body["next"]
+                assert body["limit"] == 2 and "label=car" in (url or "label=car")
+            assert seen == made[::-1]
+            async with s.get(server.url + "events?label=car&from=1970-01-01T00:00:03&to=1970-01-01T00:00:04") as resp:
+                html = await resp.text()  # the page's time filter (UTC): events overlapping [3 s, 4 s)
+            assert [f'data-event="{i}"' in html for i in made] == [False, False, True, True, False]
+            async with s.get(server.url + "events?from=yesterday") as resp:
+                assert resp.status == 400 and "from: a date and time" in await resp.text()

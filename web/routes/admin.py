@@ -1,23 +1,20 @@
-"""The admin page: users (create, role and scope, disable, password), storage per camera, and the audit log."""
+"""The admin page: users (create, role and scope, disable), storage per camera, discovered devices to adopt,
+plugins and their health, and the audit log."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from nvr.errors import CatalogError
+from nvr.adoption import suggested_name
 from nvr.models import ROLES
-from nvr.users import create_user
 from nvr.web.keys import RUNTIME_KEY, USER_KEY
 from nvr.web.permissions import require
-from nvr.web.templating import render
+from nvr.web.routes import users
+from nvr.web.routes.devices import devices
+from nvr.web.routes.storage import usage_for
+from nvr.web.templating import fragments, render
 
 AUDIT_ROWS = 200
-
-
-async def _audit(request: web.Request, action: str, target: str, detail: dict) -> None:
-    catalog = request.app[RUNTIME_KEY].catalog
-    if hasattr(catalog, "audit"):
-        await catalog.audit(request[USER_KEY].username, action, target, detail)
 
 
 async def admin_page(request: web.Request, error: str | None = None, status: int = 200) -> web.StreamResponse:
@@ -26,18 +23,23 @@ async def admin_page(request: web.Request, error: str | None = None, status: int
     runtime = request.app[RUNTIME_KEY]
     catalog = runtime.catalog
     user = request[USER_KEY]
-    users = await catalog.list_users()
-    if user.kelurahan is not None:  # an admin bound to a kelurahan manages that kelurahan's users only
-        users = [u for u in users if u.kelurahan == user.kelurahan]
-    usage = [u for u in await catalog.usage_by_camera()
-             if user.kelurahan is None or (runtime.config.camera(u.camera) is not None
-                                           and runtime.config.camera(u.camera).kelurahan == user.kelurahan)]
+    managed = await users.managed_users(request)  # an admin bound to a kelurahan: that kelurahan's users only
+    usage = await usage_for(request)
     audit = []
     if user.kelurahan is None and hasattr(catalog, "audit_entries"):  # the log spans every kelurahan
         audit = await catalog.audit_entries(AUDIT_ROWS)
     kelurahan = sorted({c.kelurahan for c in runtime.config.cameras if c.kelurahan})
-    return render(request, "admin.html", status=status, users=users, usage=usage, audit=audit, roles=ROLES,
-                  kelurahan=kelurahan, error=error)
+    kelurahan += sorted({f"kecamatan:{c.kecamatan}" for c in runtime.config.cameras if c.kecamatan})  # whole kecamatan
+    everywhere = user.kelurahan is None  # discovery and plugins span every kelurahan
+    discovery = runtime.discovery
+    return render(request, "admin.html", status=status, fragments=fragments(request, "admin", None),
+                  users=managed, usage=usage, audit=audit, roles=ROLES,
+                  kelurahan=kelurahan, error=error, everywhere=everywhere,
+                  discovered=devices(runtime) if everywhere else [], can_adopt=everywhere,
+                  suggest=lambda d: suggested_name(runtime, d),
+                  discovery_error=discovery.last_error if discovery and everywhere else None,
+                  plugins=sorted(runtime.plugins.status.values(), key=lambda p: p.name) if everywhere else [],
+                  adopted=await catalog.list_adopted_cameras() if everywhere else [])
 
 
 async def _form(request: web.Request) -> dict[str, str]:
@@ -45,55 +47,26 @@ async def _form(request: web.Request) -> dict[str, str]:
     return {k: str(v) for k, v in form.items() if k != "csrf_token"}
 
 
-def _scope_field(request: web.Request, value: str) -> str | None:
-    scope = value.strip() or None
-    own = request[USER_KEY].kelurahan
-    if own is not None and scope != own:
-        raise ValueError(f"kelurahan: you may only manage users of {own}")
-    return scope
-
-
 async def create_user_form(request: web.Request) -> web.StreamResponse:
     """POST /admin/users: create a user."""
     require(request, "admin")
-    form = await _form(request)
     try:
-        role = form.get("role", "")
-        if role not in ROLES:
-            raise ValueError(f"role: one of {', '.join(ROLES)}")
-        scope = _scope_field(request, form.get("kelurahan", ""))
-        await create_user(request.app[RUNTIME_KEY].catalog, form.get("username", "").strip(),
-                          form.get("password", ""), role, scope)
-    except (ValueError, CatalogError) as exc:
+        await users.create(request, await _form(request))
+    except users.UserInputError as exc:
         return await admin_page(request, str(exc), 400)
-    await _audit(request, "user.create", f"user:{form['username']}", {"role": role, "kelurahan": scope})
     raise web.HTTPSeeOther("/admin")
 
 
 async def update_user_form(request: web.Request) -> web.StreamResponse:
-    """POST /admin/users/{username}: change role and scope, disable or enable."""
-    require(request, "admin")
-    catalog = request.app[RUNTIME_KEY].catalog
-    target = await catalog.get_user(request.match_info["username"])
-    own = request[USER_KEY].kelurahan
-    if target is None or (own is not None and target.kelurahan != own):
-        raise web.HTTPNotFound(text="no such user")
+    """POST /admin/users/{username}: change role and scope (action=role), disable or enable."""
+    target = await users.target_user(request)
     form = await _form(request)
+    action = form.get("action", "role")
+    fields: dict[str, object] = ({"disabled": action == "disable"} if action in ("disable", "enable") else
+                                 {"role": form.get("role"), "kelurahan": form.get("kelurahan", "")})
     try:
-        if target.id == request[USER_KEY].id:
-            raise ValueError("role: change your own account from another admin's session")
-        if form.get("action") in ("disable", "enable"):
-            await catalog.set_user_disabled(target.id, form["action"] == "disable")
-            await _audit(request, f"user.{form['action']}", f"user:{target.username}", {})
-        else:
-            role = form.get("role", "")
-            if role not in ROLES:
-                raise ValueError(f"role: one of {', '.join(ROLES)}")
-            scope = _scope_field(request, form.get("kelurahan", ""))
-            await catalog.set_user_role(target.id, role, scope)
-            await _audit(request, "user.role", f"user:{target.username}",
-                         {"from": [target.role, target.kelurahan], "to": [role, scope]})
-    except (ValueError, CatalogError) as exc:
+        await users.update(request, target, fields)
+    except users.UserInputError as exc:
         return await admin_page(request, str(exc), 400)
     raise web.HTTPSeeOther("/admin")
 

@@ -9,6 +9,8 @@ from aiohttp import web
 
 from nvr.clock import utc_us
 from nvr.storage.events_catalog import EventFilter
+from nvr.web import query_params as qp
+from nvr.web.camera_stats import fresh
 from nvr.web.keys import RUNTIME_KEY
 from nvr.web.routes.events import event_json
 from nvr.web.routes.scope import scoped_camera
@@ -20,7 +22,7 @@ MAX_TIMELINE_EVENTS = 2000
 
 
 def _day(request: web.Request) -> date:
-    raw = request.query.get("day")
+    raw = qp.text(request, "day")
     if not raw:
         return datetime.now(timezone.utc).date()
     try:
@@ -36,6 +38,7 @@ async def camera_page(request: web.Request) -> web.StreamResponse:
     day = _day(request)
     start = utc_us(datetime.combine(day, datetime.min.time(), timezone.utc))
     status = runtime.cameras.status(camera.name) if runtime.cameras else None
+    status = fresh(runtime, status) if status is not None else None
     pipeline = runtime.analysis.cameras.get(camera.name) if runtime.analysis is not None else None
     return render(request, "camera.html", camera=camera, cam_status=status, day=day,
                   prev_day=day - timedelta(days=1), next_day=day + timedelta(days=1),
@@ -44,20 +47,11 @@ async def camera_page(request: web.Request) -> web.StreamResponse:
                   fragments=fragments(request, "camera", camera))
 
 
-def _us(request: web.Request, name: str) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        raise web.HTTPBadRequest(text=f"{name}: required (UTC microseconds)")
-    try:
-        return int(raw)
-    except ValueError:
-        raise web.HTTPBadRequest(text=f"{name}: UTC microseconds, not {raw!r}") from None
-
-
 async def timeline_json(request: web.Request) -> web.StreamResponse:
     """GET /api/cameras/{name}/timeline?start_us=&end_us=: recorded spans, gaps, runs and events."""
     camera = scoped_camera(request)
-    start, end = _us(request, "start_us"), _us(request, "end_us")
+    start = qp.required_integer(request, "start_us", None, "UTC microseconds")
+    end = qp.required_integer(request, "end_us", None, "UTC microseconds")
     if end <= start:
         raise web.HTTPBadRequest(text="end_us: must be after start_us")
     if end - start > MAX_TIMELINE_US:

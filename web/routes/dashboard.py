@@ -8,21 +8,17 @@ import math
 from aiohttp import web
 
 from nvr.thumbnails import ThumbnailService, ThumbnailUnavailable
+from nvr.web import query_params as qp
 from nvr.web.keys import RUNTIME_KEY
+from nvr.web.routes.camera_filter import CameraFilter
 from nvr.web.routes.scope import scoped_camera, visible_cameras
 from nvr.web.templating import render
 
 PAGE_SIZE = 48
 THUMBNAILS_KEY = web.AppKey("thumbnails", ThumbnailService)
 STATE_CLASS = {"online": "ok", "recording": "ok", "starting": "wait", "connecting": "wait",
+               "elsewhere": "ok",  # a cluster node: another node records it (nvr.nodes)
                "disabled": "off", "removed": "off", "stopped": "off"}
-
-
-def _page(request: web.Request) -> int:
-    raw = request.query.get("page", "1")
-    if not raw.isdigit() or int(raw) < 1:
-        raise web.HTTPBadRequest(text=f"page: a positive integer, not {raw!r}")
-    return int(raw)
 
 
 async def dashboard(request: web.Request) -> web.StreamResponse:
@@ -35,25 +31,18 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
         "kelurahan": sorted({c.kelurahan for c in cameras if c.kelurahan}),
         "tag": sorted({t for c in cameras for t in c.tags}),
     }
-    chosen = {k: request.query.get(k, "") for k in ("q", "tag", "kecamatan", "kelurahan", "state")}
-    q = chosen["q"].lower()
+    wanted = CameraFilter.of(request)
+    chosen = wanted.chosen()
 
     def state_of(name: str) -> str:
         status = statuses.get(name)
         return status.state if status else "disabled"
 
-    shown = [
-        c for c in cameras
-        if (not q or q in c.name or q in (c.title or "").lower())
-        and (not chosen["tag"] or chosen["tag"] in c.tags)
-        and (not chosen["kecamatan"] or c.kecamatan == chosen["kecamatan"])
-        and (not chosen["kelurahan"] or c.kelurahan == chosen["kelurahan"])
-        and (not chosen["state"] or state_of(c.name) == chosen["state"])
-    ]
+    shown = wanted.apply(cameras, state_of)
     counts: dict[str, int] = {}
     for cam in cameras:
         counts[state_of(cam.name)] = counts.get(state_of(cam.name), 0) + 1
-    page = _page(request)
+    page = qp.integer(request, "page", 1) or 1
     pages = max(1, math.ceil(len(shown) / PAGE_SIZE))
     page_cams = shown[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
     analysis = runtime.analysis
@@ -72,13 +61,7 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
 async def thumbnail(request: web.Request) -> web.StreamResponse:
     """GET /api/cameras/{name}/thumbnail.jpg?max_age=30: a recent JPEG (cached; 503 when the camera gives none)."""
     camera = scoped_camera(request)
-    raw = request.query.get("max_age", "30")
-    try:
-        max_age = float(raw)
-    except ValueError:
-        raise web.HTTPBadRequest(text=f"max_age: seconds, not {raw!r}") from None
-    if not 1 <= max_age <= 3600 or not math.isfinite(max_age):
-        raise web.HTTPBadRequest(text="max_age: between 1 and 3600 seconds")
+    max_age = qp.number(request, "max_age", 1, 3600) or 30.0
     try:
         jpeg = await asyncio.wait_for(request.app[THUMBNAILS_KEY].get(camera, max_age), timeout=15)
     except (ThumbnailUnavailable, TimeoutError) as exc:

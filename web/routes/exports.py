@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-
 import json
 import logging
 from typing import Any
@@ -16,10 +15,13 @@ from nvr.export_manifest import iso
 from nvr.export_pipe import ahead_async
 from nvr.export_plan import ExportInputError, parse_time, plan_camera, validate_request
 from nvr.export_service import ExportService
+from nvr.footage_remote import RemoteFootageError, footage_root
 from nvr.storage.exports_catalog import ExportJob
+from nvr.web import query_params as qp
 from nvr.web.api_errors import error_body
 from nvr.web.keys import RUNTIME_KEY, USER_KEY
 from nvr.web.permissions import allowed, in_scope
+from nvr.web.routes.scope import cameras_for
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +65,19 @@ async def scope(request: web.Request, action: str = EXPORT) -> dict[str, str | N
     the default rule (role and kelurahan), so their footage stays exportable.
     """
     runtime = request.app[RUNTIME_KEY]
-    configured = {c.name: c for c in runtime.config.cameras}
+    configured = {c.name for c in runtime.config.cameras}
+    permitted = {c.name: c.kelurahan for c in cameras_for(request, action)}
     areas = {c.name: c.kelurahan for c in await runtime.catalog.list_cameras()}
     out: dict[str, str | None] = {}
-    for name in sorted(set(areas) | set(configured)):
-        cam = configured.get(name)
-        if cam is not None:
-            if allowed(request, "camera.view", cam) and allowed(request, action, cam):
-                out[name] = cam.kelurahan
-        elif in_scope(request[USER_KEY], areas[name]) and allowed(request, action):
+    may_act = None
+    for name in sorted(set(areas) | configured):
+        if name in configured:
+            if name in permitted:
+                out[name] = permitted[name]
+            continue
+        if may_act is None:
+            may_act = allowed(request, action)
+        if may_act and in_scope(request[USER_KEY], areas[name]):
             out[name] = areas[name]
     return out
 
@@ -130,8 +136,11 @@ async def list_json(request: web.Request) -> web.StreamResponse:
     """GET /api/exports: the newest jobs the user may see."""
     need(request, EXPORT)
     svc, visible = service(request), await scope(request)
-    jobs = await request.app[RUNTIME_KEY].catalog.list_export_jobs(200)
-    return web.json_response({"exports": [job_json(j, svc) for j in jobs if all(c in visible for c in j.cameras)]})
+    limit, before = qp.limit(request, 100, 200), qp.integer(request, "before_id", 1)
+    jobs = await request.app[RUNTIME_KEY].catalog.list_export_jobs(limit, before)
+    last = jobs[-1].id if jobs else None  # the cursor moves past jobs of other kelurahan too
+    return web.json_response({"exports": [job_json(j, svc) for j in jobs if all(c in visible for c in j.cameras)],
+                              **qp.cursor_json(request, limit, last, len(jobs))})
 
 
 async def detail_json(request: web.Request) -> web.StreamResponse:
@@ -182,9 +191,12 @@ async def _stream(request: web.Request, action: str, *, play: bool) -> web.Strea
         if end - start > runtime.config.export.max_range_hours * 3_600_000_000:
             raise ExportInputError("end", f"the range is longer than the configured maximum of "
                                           f"{runtime.config.export.max_range_hours:g} h")
-        plan = await plan_camera(runtime.catalog, runtime.config.storage.root, name, start, end)
+        root = await footage_root(runtime.catalog, runtime.config, [name], start, end)  # other nodes' too
+        plan = await plan_camera(runtime.catalog, root, name, start, end)
     except ExportInputError as exc:
         raise json_error(exc.status, str(exc), field=exc.field) from None
+    except RemoteFootageError as exc:
+        raise json_error(502, str(exc)) from None
     except MediaError as exc:
         raise json_error(500, f"cannot read the footage: {exc}") from None
     if play:
@@ -209,7 +221,7 @@ async def _stream(request: web.Request, action: str, *, play: bool) -> web.Strea
     buffered: list[bytes | memoryview] = []
     size, first = 0, True
     try:
-        async for piece in ahead_async(ClipBuilder(clip, runtime.config.storage.root, mfra=False)):
+        async for piece in ahead_async(ClipBuilder(clip, root, mfra=False)):
             buffered.append(piece)
             size += len(piece)
             if size >= CHUNK or first:  # the MP4 header goes out at once, then about 256 KB at a time
@@ -236,16 +248,13 @@ async def audit_json(request: web.Request) -> web.StreamResponse:
     if request[USER_KEY].kelurahan is not None:
         raise json_error(403, "the audit log spans every kelurahan: it needs an admin of all cameras")
     need(request, "admin")
-    try:
-        limit = min(int(request.query.get("limit", "100")), 1000)
-        before = int(request.query["before_id"]) if request.query.get("before_id") else None
-    except ValueError:
-        raise json_error(400, "limit, before_id: integers") from None
+    limit, before = qp.limit(request, 100, 1000), qp.integer(request, "before_id", 1)
     entries = await request.app[RUNTIME_KEY].catalog.audit_entries(
-        limit, before, request.query.get("action") or None, request.query.get("target") or None)
+        limit, before, qp.text(request, "action"), qp.text(request, "target"))
     return web.json_response({"entries": [
         {"id": e.id, "at": iso(e.at), "at_us": e.at, "actor": e.actor, "action": e.action, "target": e.target,
-         "detail": e.detail} for e in entries]})
+         "detail": e.detail} for e in entries], **qp.cursor_json(request, limit, entries[-1].id if entries else None,
+                                                                 len(entries))})
 
 
 def setup(app: web.Application) -> None:

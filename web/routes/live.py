@@ -7,6 +7,7 @@ import contextlib
 from aiohttp import web
 
 from nvr.live import LiveService, LiveUnavailable
+from nvr.web import query_params as qp
 from nvr.web.keys import RUNTIME_KEY
 from nvr.web.routes.scope import scoped_camera
 
@@ -17,14 +18,13 @@ def _url(request: web.Request, camera) -> str | None:  # noqa: ANN001 - a Camera
     status = request.app[RUNTIME_KEY].cameras.status(camera.name) if request.app[RUNTIME_KEY].cameras else None
     sub = (camera.stream.sub if camera.stream else None) or (status.sub_uri if status else None)
     main = (camera.stream.main if camera.stream else None) or (status.main_uri if status else None)
-    return (sub or main) if request.query.get("stream", "sub") == "sub" else (main or sub)
+    return (sub or main) if qp.choice(request, "stream", ("sub", "main"), "sub") == "sub" else (main or sub)
 
 
 async def live_mp4(request: web.Request) -> web.StreamResponse:
     """?stream=sub (default) or main. 503 with the reason when the camera cannot be opened."""
     camera = scoped_camera(request)
-    if request.query.get("stream", "sub") not in ("sub", "main"):
-        raise web.HTTPBadRequest(text="stream: sub or main")
+    qp.choice(request, "stream", ("sub", "main"), "sub")  # 400 "stream: use sub or main" before opening anything
     url = _url(request, camera)
     if url is None:
         raise web.HTTPServiceUnavailable(text="the camera's stream address is not known yet")

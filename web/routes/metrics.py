@@ -11,6 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from nvr.runtime import Runtime
+from nvr.web.camera_stats import current_stats
 from nvr.web.keys import RUNTIME_KEY, USER_KEY
 from nvr.web.routes.scope import visible_cameras
 
@@ -53,11 +54,11 @@ async def gather(runtime: Runtime, cameras: list[str], full: bool) -> list[Metri
                               a_frames, a_dropped, a_runs, a_events]
     wanted = set(cameras)
     for status in runtime.cameras.statuses() if runtime.cameras else []:
-        if status.name not in wanted:
-            continue
+        if status.name not in wanted or status.state == "elsewhere":
+            continue  # a cluster node reports the cameras it records; another node reports the rest
         up.add_metric([status.name, status.state], 1.0 if status.state in ("recording", "online") else 0.0)
-        if status.stats is not None:
-            s = status.stats
+        s = current_stats(runtime, status)
+        if s is not None:
             fps.add_metric([status.name], s.fps)
             bitrate.add_metric([status.name], s.bitrate_bps)
             frames.add_metric([status.name], s.frames)

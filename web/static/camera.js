@@ -65,6 +65,8 @@
       listEvents();
     }).catch((err) => { playing.textContent = "timeline: " + err.message; });
   }
+  // ?at=<UTC µs> (links from plate sightings and elsewhere): play from that moment once the timeline is in.
+  const startAt = Number(new URLSearchParams(window.location.search).get("at"));
 
   function play(fromUs, label) {
     const end = Math.min(fromUs + CLIP, data ? data.now_us : fromUs + CLIP);
@@ -142,5 +144,5 @@
   liveVideo.addEventListener("stalled", () => setTimeout(() => { if (liveVideo.readyState < 2) fallBack(); }, 8000));
   setTimeout(() => { if (liveVideo.readyState < 2) fallBack(); }, 12000);
   setInterval(load, 30000);
-  load();
+  load().then(() => { if (startAt >= dayStart && startAt < dayEnd) play(startAt, "linked moment"); });
 })();
