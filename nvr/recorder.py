@@ -22,6 +22,7 @@ from nvr.rtp_depacketize import VideoDepacketizer
 from nvr.rtsp_client import RtspClient, SessionMedia
 from nvr.rtsp_credentials import credential_url, scrub
 from nvr.rtsp_errors import RtspStatusError, classify
+from nvr.rtsp_read_batch import ReadBatcher
 from nvr.rtsp_wire import PacketHandler
 
 __all__ = ["Recorder", "RecorderStats", "classify", "credential_url", "scrub"]
@@ -37,13 +38,10 @@ HEALTHY_AFTER_S = 30.0
 DRAIN_S = 2.0
 """At the end, how long the recorder waits for its last segments to become durable before saying stopped."""
 READ_BATCH_S = 0.08
-"""Once a connection has played a while, the ingest loop wakes for it only when about this much of its
-media waits in the socket (``RtspClient.read_batch``, sized from the measured byte rate): a few reads a
-second instead of one every few packets. It delays a picture by about this much, which the receipt-time
-envelope (``docs/design/time.md``) absorbs."""
-READ_BATCH_AFTER_S = 2.0
-"""Batching starts this long into a connection (the run is anchored on unbatched reads) and adapts as often."""
-READ_BATCH_MAX = 64 * 1024
+"""Once a connection has played a while (``rtsp_read_batch.AFTER_S``: the run is anchored on unbatched reads),
+the ingest loop wakes for it only when about this much of its media waits in the socket: a few reads a second
+instead of one every few packets. It delays a picture by about this much, which the receipt-time envelope
+(``docs/design/time.md``) absorbs."""
 _RATE_WINDOW_US = 2_000_000
 
 @dataclass
@@ -312,7 +310,7 @@ class Recorder:
         client.closed.add_done_callback(lambda _f: self._wake.set())
         started = last_keepalive = time.monotonic()
         keepalive_s = max(1.0, min(client.session_timeout_s * 0.5, 30.0))
-        batch, batch_at, batch_bytes = 1, started + READ_BATCH_AFTER_S, client.wire.received if client.wire else 0
+        batcher = ReadBatcher(client, READ_BATCH_S, started)
         ended: tuple[str, str] | None = None
         keepalive: asyncio.Task[None] | None = None
         while not self._stopping:
@@ -338,20 +336,10 @@ class Recorder:
             if now - last_keepalive >= keepalive_s and (keepalive is None or keepalive.done()):
                 last_keepalive = now
                 keepalive = asyncio.ensure_future(self._keepalive(client, session.media.play_url))
-            if now >= batch_at and client.wire is not None:
-                received = client.wire.received
-                rate = (received - batch_bytes) / max(0.1, now - batch_at + READ_BATCH_AFTER_S)
-                want = max(1, min(READ_BATCH_MAX, int(rate * READ_BATCH_S)))
-                if abs(want - batch) > batch // 4:
-                    batch = want
-                    client.read_batch(batch)
-                batch_at, batch_bytes = now + READ_BATCH_AFTER_S, received
+            batcher.tick(now)
         if keepalive is not None:
             keepalive.cancel()
-        if batch > 1 and not client.closed.done():  # read what waits below the mark before closing the files
-            client.read_batch(1)
-            for _ in range(3):
-                await asyncio.sleep(0)
+        await batcher.release()  # read what waits below the mark before closing the files
         if ended is not None and ended[0] == "error" and self._failure is not None:
             log.error("camera %s: %s", self.camera, ended[1])
             run.abandon(ended[1])

@@ -1,21 +1,38 @@
-"""Samples frames of one camera's stream for analysis: keyframes only when the rate allows, latest frame wins."""
+"""Samples frames of one camera's stream for analysis: keyframes only when the rate allows, latest frame wins.
+
+The stream is received by nvr's own RTSP client on the shared ingest loop
+(``nvr.ingest_thread``), as the recorder's is: RTP is depacketized into access
+units there, which costs far less than a demuxer per camera. Only the pictures
+analysis will use go on to a decoder, on a small shared thread pool
+(``decode_pool``), one camera's pictures in order.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Literal
 
 import av
 import numpy as np
 
-from nvr.av_errors import classify
 from nvr.camera_worker import backoff_delay
 from nvr.clock import Clock, SystemClock, now_us
+from nvr.ingest_thread import ingest_loop, submit
+from nvr.media_units import AccessUnit, VideoTrack
 from nvr.motion import grey_thumbnail
-from nvr.rtsp_credentials import credential_url, scrub
+from nvr.rtp_depacketize import VideoDepacketizer
+from nvr.rtsp_client import RtspClient
+from nvr.rtsp_credentials import scrub
+from nvr.rtsp_errors import classify
+from nvr.rtsp_read_batch import ReadBatcher
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +40,34 @@ MAX_WIDTH = 960
 """Frames wider than this (a main stream used for lack of a sub stream) are shrunk before analysis."""
 KEYFRAME_SLACK = 0.9
 """Keyframes only when the analysis interval is at least this fraction of the keyframe interval."""
+STALL_S = 10.0
+"""A connection that delivers no picture for this long is dropped and reopened (state ``stalled``)."""
+HEALTHY_AFTER_S = 30.0
+"""A connection that played this long resets the reconnect backoff."""
+READ_BATCH_S = 0.25
+"""The ingest loop wakes for an analysis stream when about this much of its media waits (``ReadBatcher``):
+analysis takes a picture every second or two, so a quarter of a second of delay costs nothing."""
+BACKLOG = 100
+"""Pictures waiting for the decoder at most when every picture is decoded; past this, the waiting ones are
+dropped and decoding resumes at the next keyframe (counted in ``dropped``)."""
+_CHECK_S = 1.0
+
+_pool_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+
+
+def decode_pool() -> ThreadPoolExecutor:
+    """The decoder threads shared by every sampler of the process (one per core)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="nvr-decode")
+        return _pool
 
 
 @dataclass(frozen=True, slots=True)
 class SampledFrame:
-    """A decoded frame handed to analysis. ``time_us`` is the UTC µs the packet arrived."""
+    """A decoded frame handed to analysis. ``time_us`` is the UTC µs the picture arrived."""
 
     camera: str
     time_us: int
@@ -38,129 +78,329 @@ class SampledFrame:
 
 @dataclass
 class SamplerStats:
-    """Counters the UI and the benchmark read; written by the sampler thread only."""
+    """Counters the UI and the benchmark read."""
 
     state: str = "starting"
     detail: str | None = None
     packets: int = 0
+    """Pictures (access units) received."""
     decoded: int = 0
     sampled: int = 0
+    dropped: int = 0
+    """Pictures meant for the decoder that a newer one replaced (or a full backlog dropped)."""
+    errors: int = 0
+    """Pictures the decoder refused (corrupt data)."""
     keyframes_only: bool = True
     gop_s: float | None = None
     reconnects: int = 0
 
 
-class FrameSampler:
-    """One thread demuxing a camera's stream with PyAV and decoding only the frames analysis will use.
+def annexb(sample: bytes) -> bytes:
+    """An MP4 sample (NAL units with 4-byte lengths) as Annex B (start codes), which decoders take as it is."""
+    out, p, end = [], 0, len(sample)
+    while p + 4 <= end:
+        n = int.from_bytes(sample[p:p + 4], "big")
+        out.append(b"\x00\x00\x00\x01")
+        out.append(sample[p + 4:p + 4 + n])
+        p += 4 + n
+    return b"".join(out)
 
-    At or below the keyframe rate only keyframes are decoded (``skip_frame``
-    NONKEY, and other packets never reach the decoder); above it every frame is
-    decoded and frames are dropped to the rate. ``deliver`` is called from the
-    thread and must not block (analysis keeps only the latest frame).
+
+class _Decoder:
+    """One connection's decoder: pictures queued on the ingest loop, decoded in order on ``decode_pool``."""
+
+    def __init__(self, sampler: FrameSampler, track: VideoTrack) -> None:
+        self.sampler = sampler
+        self.hevc = track.codec == "hevc"
+        self.ctx = av.CodecContext.create(track.codec, "r")
+        self.ctx.thread_count = 1  # many cameras share the cores: one thread each decodes the most per core
+        self.params = track.params.annexb() if track.params is not None else b""
+        self.lock = threading.Lock()
+        self.queue: deque[tuple[bytes, int, bool, bool]] = deque()
+        """(Annex B picture, time_us, emit it, keyframes-only mode)."""
+        self.running = False
+        self.closed = False
+        self.wait_key = True
+        """Nothing decodes before the connection's first keyframe (nor after a dropped backlog)."""
+
+    def put(self, unit: AccessUnit, time_us: int, emit: bool, keyonly: bool) -> None:
+        """Queue a picture (ingest loop). In keyframes-only mode the newest waiting picture replaces the others."""
+        if unit.params:
+            self.params = self._annexb_params(unit.params)
+        data = annexb(unit.data)
+        if unit.key:
+            data = self.params + data
+        stats = self.sampler.stats
+        with self.lock:
+            queue = self.queue
+            if keyonly and queue:
+                stats.dropped += len(queue)
+                queue.clear()
+            elif len(queue) >= BACKLOG:
+                stats.dropped += len(queue)
+                queue.clear()
+                self.wait_key = True
+            if self.wait_key:
+                if not unit.key:
+                    stats.dropped += 1
+                    return
+                self.wait_key = False
+            queue.append((data, time_us, emit, keyonly))
+            if self.running:
+                return
+            self.running = True
+        decode_pool().submit(self._drain)
+
+    def _annexb_params(self, nals: tuple[bytes, ...]) -> bytes:
+        """Parameter sets in the order decoders need (VPS, SPS, PPS), whatever order they arrived in."""
+        kind = (lambda nal: (nal[0] >> 1) & 0x3F) if self.hevc else (lambda nal: nal[0] & 0x1F)
+        return b"".join(b"\x00\x00\x00\x01" + nal for nal in sorted(dict.fromkeys(nals), key=kind))
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+            self.queue.clear()
+
+    def _drain(self) -> None:
+        while True:
+            with self.lock:
+                if not self.queue or self.closed:
+                    self.running = False
+                    return
+                data, time_us, emit, keyonly = self.queue.popleft()
+            try:
+                self._decode(data, time_us, emit, keyonly)
+            except Exception as exc:  # noqa: BLE001 - a corrupt picture costs that picture, nothing more
+                self.sampler.stats.errors += 1
+                log.debug("camera %s: picture not decoded: %s", self.sampler.camera, exc)
+
+    def _decode(self, data: bytes, time_us: int, emit: bool, keyonly: bool) -> None:
+        ctx, stats = self.ctx, self.sampler.stats
+        frames = ctx.decode(av.Packet(data))
+        if not frames and keyonly:
+            # A decoder that reorders holds a lone keyframe back: drain it, then start afresh.
+            frames = ctx.decode(None)
+            ctx.flush_buffers()
+        for frame in frames:
+            stats.decoded += 1
+            if emit:
+                self.sampler.emit(frame, time_us, keyonly)
+                emit = False
+
+
+class FrameSampler:
+    """Receives a camera's stream on the ingest loop and decodes only the frames analysis will use.
+
+    At or below the keyframe rate only keyframes are decoded (other pictures
+    never reach a decoder); above it every picture is decoded and frames are
+    kept at the rate. ``deliver`` is called from a decoder thread and must not
+    block (analysis keeps only the latest frame).
     """
 
     def __init__(self, *, camera: str, url: str, username: str | None, password: str | None,
-                 transport: str = "tcp", fps: float, deliver: Callable[[SampledFrame], None],
-                 clock: Clock | None = None, io_timeout_s: float = 5.0, reconnect_max_s: float = 30.0) -> None:
+                 transport: Literal["tcp", "udp"] | str = "tcp", fps: float,
+                 deliver: Callable[[SampledFrame], None], clock: Clock | None = None, io_timeout_s: float = 5.0,
+                 reconnect_max_s: float = 30.0, stall_s: float = STALL_S) -> None:
+        if transport not in ("tcp", "udp"):
+            raise ValueError(f"transport must be 'tcp' or 'udp', not {transport!r}")
         self.camera, self._url = camera, url
         self._username, self._password = username, password
-        self._transport = transport
+        self._transport: Literal["tcp", "udp"] = "udp" if transport == "udp" else "tcp"
         self.interval_us = round(1_000_000 / fps)
         self._deliver = deliver
         self._clock = clock or SystemClock()
         self._io_timeout_s = io_timeout_s
         self._reconnect_max_s = reconnect_max_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._stall_s = stall_s
+        self._stopping = threading.Event()
+        self._wake: asyncio.Event | None = None
+        """Wakes the connection's watchdog (a closed connection, stop)."""
+        self._stop_event: asyncio.Event | None = None
+        """Cuts the reconnect backoff short (stop)."""
+        self._task: Future[None] | None = None
+        self._decoder: _Decoder | None = None
+        self._held: AccessUnit | None = None
+        self._last_unit = 0.0
+        self._keyonly = True
+        self._last_key_ts: int | None = None
+        self._clock_rate = 90_000
+        self._next_due = 0
         self.stats = SamplerStats()
 
+    # ------------------------------------------------------------------ public
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"sample-{self.camera}", daemon=True)
-        self._thread.start()
+        """Start sampling (from any thread)."""
+        if self._task is not None:
+            raise RuntimeError(f"sampler {self.camera} already started")
+        self._task = submit(self._main())
 
     def stop(self, timeout: float | None = None) -> None:
-        """Ask the thread to stop; wait up to ``timeout`` seconds (the demuxer notices within its I/O timeout)."""
-        self._stop.set()
-        if self._thread is not None and timeout:
-            self._thread.join(timeout)
+        """Ask the sampler to stop; wait up to ``timeout`` seconds for its connection to close."""
+        self._stopping.set()
+        try:
+            ingest_loop().call_soon_threadsafe(self._signal)
+        except RuntimeError:
+            pass
+        if self._task is not None and timeout:
+            try:
+                self._task.result(timeout)
+            except Exception:  # noqa: BLE001 - timed out or already failed: it ends on its own
+                pass
 
-    def _run(self) -> None:
+    # ------------------------------------------------------------------ ingest loop
+    def _signal(self) -> None:
+        for event in (self._wake, self._stop_event):
+            if event is not None:
+                event.set()
+
+    def _set(self, state: str, detail: str | None) -> None:
+        if detail is not None:
+            detail = scrub(detail, self._password if self._password and len(self._password) >= 4 else None)
+        self.stats.state, self.stats.detail = state, detail
+
+    async def _main(self) -> None:
+        self._wake, self._stop_event = asyncio.Event(), asyncio.Event()
+        if self._stopping.is_set():
+            self._stop_event.set()
         failures = 0
-        while not self._stop.is_set():
-            started = time.monotonic()
-            state, detail = self._session()
-            if self._stop.is_set():
-                break
-            self.stats.state, self.stats.detail = state, detail
-            self.stats.reconnects += 1
-            failures = 1 if time.monotonic() - started > 30 else failures + 1
-            delay = backoff_delay(failures, cap_s=self._reconnect_max_s)
-            log.info("camera %s: analysis stream %s (%s); retrying in %.1f s", self.camera, state, detail, delay)
-            self._stop.wait(delay)
-        self.stats.state = "stopped"
-
-    def _session(self) -> tuple[str, str]:
-        options = {"rtsp_transport": self._transport, "timeout": str(int(self._io_timeout_s * 1_000_000))}
-        opened = time.monotonic()
-        self.stats.state = "connecting"
         try:
-            container = av.open(credential_url(self._url, self._username, self._password), options=options,
-                                timeout=(self._io_timeout_s, self._io_timeout_s))
+            while not self._stopping.is_set():
+                played_s, state, detail = await self._connection()
+                if self._stopping.is_set():
+                    break
+                self._set(state, detail)
+                self.stats.reconnects += 1
+                failures = 1 if played_s >= HEALTHY_AFTER_S else failures + 1
+                delay = backoff_delay(failures, cap_s=self._reconnect_max_s)
+                log.info("camera %s: analysis stream %s (%s); retrying in %.1f s", self.camera, state, detail, delay)
+                try:
+                    await asyncio.wait_for(self._stop_event.wait(), delay)
+                except TimeoutError:
+                    pass
+        except Exception as exc:  # noqa: BLE001 - the sampler must report, whatever happened
+            log.exception("camera %s: sampler crashed", self.camera)
+            self._set("error", f"sampler crashed: {type(exc).__name__}")
+            return
+        self._set("stopped", None)
+
+    async def _connection(self) -> tuple[float, str, str]:
+        """One connection: open, receive until it ends; returns (seconds played, state, detail)."""
+        self._set("connecting", None)
+        client = RtspClient(self._url, self._username, self._password, transport=self._transport,
+                            request_timeout=self._io_timeout_s)
+        try:
+            async with asyncio.timeout(max(self._io_timeout_s * 2, 5.0)):
+                media = await client.open()
+                self._decoder = _Decoder(self, media.video)
+                self._held, self._last_key_ts, self._next_due = None, None, 0
+                self._clock_rate = media.video.clock_rate or 90_000
+                video = VideoDepacketizer(media.video.codec, self._on_unit, media.video.payload_type)
+                await client.setup(media.video_control, video.packet)
+                self._last_unit = time.monotonic()
+                await client.play(media.play_url)
         except Exception as exc:  # noqa: BLE001 - every failure is a state, not a crash
-            state, detail = classify(exc, opening=True, elapsed_s=time.monotonic() - opened,
-                                     open_timeout_s=self._io_timeout_s)
-            return state, scrub(detail, self._password)
+            client.abort()
+            self._close_decoder()
+            return 0.0, *classify(exc, opening=True)
         try:
-            if not container.streams.video:
-                return "error", "the stream has no video"
-            self._sample(container, container.streams.video[0])
-            return "offline", "the stream ended"
-        except Exception as exc:  # noqa: BLE001
-            state, detail = classify(exc, opening=False, elapsed_s=0, open_timeout_s=self._io_timeout_s)
-            return state, scrub(detail, self._password)
+            return await self._receive(client, media.play_url)
         finally:
-            container.close()
+            self._close_decoder()
 
-    def _sample(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> None:
-        ctx = stream.codec_context
-        ctx.skip_frame = "NONKEY"
-        keyonly = True
-        last_key_pts: int | None = None
-        next_due = 0
-        tb = float(stream.time_base) if stream.time_base else 1 / 90_000
-        for packet in container.demux(stream):
-            if self._stop.is_set():
-                return
-            if packet.size == 0:
-                continue
-            self.stats.packets += 1
-            if self.stats.state != "analysing":
-                self.stats.state, self.stats.detail = "analysing", None
-            key = packet.is_keyframe
-            if key and packet.pts is not None:
-                if last_key_pts is not None and packet.pts > last_key_pts:
-                    self.stats.gop_s = (packet.pts - last_key_pts) * tb
-                    want = self.interval_us >= KEYFRAME_SLACK * self.stats.gop_s * 1_000_000
-                    if want != keyonly:
-                        keyonly = want
-                        ctx.skip_frame = "NONKEY" if keyonly else "DEFAULT"
-                        log.info("camera %s: analysing %s", self.camera, "keyframes only" if keyonly else
+    async def _receive(self, client: RtspClient, play_url: str) -> tuple[float, str, str]:
+        assert self._wake is not None
+        client.closed.add_done_callback(lambda _f: self._wake.set() if self._wake else None)
+        started = last_keepalive = time.monotonic()
+        keepalive_s = max(1.0, min(client.session_timeout_s * 0.5, 30.0))
+        batcher = ReadBatcher(client, READ_BATCH_S, started)
+        keepalive: asyncio.Task[None] | None = None
+        ended: tuple[str, str] | None = None
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), _CHECK_S)
+            except TimeoutError:
+                pass
+            if self._stopping.is_set():
+                break
+            now = time.monotonic()
+            if client.closed.done():
+                error = client.closed.result()
+                ended = classify(error, opening=False) if error is not None else ("offline", "the stream ended")
+                break
+            if now - self._last_unit >= self._stall_s:
+                ended = ("stalled", f"no video for {self._stall_s:g} s")
+                break
+            if now - last_keepalive >= keepalive_s and (keepalive is None or keepalive.done()):
+                last_keepalive = now
+                keepalive = asyncio.ensure_future(self._keepalive(client, play_url))
+            batcher.tick(now)
+        if keepalive is not None:
+            keepalive.cancel()
+        if client.closed.done():
+            client.abort()
+        else:
+            await client.teardown(play_url)
+        played = time.monotonic() - started
+        return (played, "stopped", "stopped") if ended is None else (played, *ended)
+
+    async def _keepalive(self, client: RtspClient, url: str) -> None:
+        try:
+            await client.keepalive(url)
+        except Exception as exc:  # noqa: BLE001 - a dead connection shows up as closed
+            log.debug("camera %s: keep-alive: %s", self.camera, type(exc).__name__)
+
+    def _close_decoder(self) -> None:
+        if self._decoder is not None:
+            self._decoder.close()
+            self._decoder = None
+
+    # ------------------------------------------------------------------ pictures (ingest loop)
+    def _on_unit(self, unit: AccessUnit) -> None:
+        """One picture; a unit with the timestamp of the one before holds more slices of the same picture."""
+        self._last_unit = time.monotonic()
+        held = self._held
+        if held is not None and unit.ts == held.ts:
+            params = held.params if unit.params is None else (held.params or ()) + unit.params
+            self._held = AccessUnit(held.ts, unit.recv_us, held.key or unit.key, held.data + unit.data, params)
+            return
+        self._held = unit
+        if held is not None:
+            self._picture(held)
+
+    def _picture(self, unit: AccessUnit) -> None:
+        stats = self.stats
+        stats.packets += 1
+        if stats.state != "analysing":
+            self._set("analysing", None)
+        key = unit.key
+        if key:
+            last = self._last_key_ts
+            if last is not None and unit.ts != last:
+                step = (unit.ts - last) & 0xFFFFFFFF
+                if step < 1 << 31:
+                    stats.gop_s = step / self._clock_rate
+                    want = self.interval_us >= KEYFRAME_SLACK * stats.gop_s * 1_000_000
+                    if want != self._keyonly:
+                        self._keyonly = want
+                        log.info("camera %s: analysing %s", self.camera, "keyframes only" if want else
                                  "every decoded frame (the rate is above the keyframe rate)")
-                last_key_pts = packet.pts
-            self.stats.keyframes_only = keyonly
-            now = now_us(self._clock)
-            slack = self.interval_us // 4
-            if keyonly and (not key or now + slack < next_due):
-                continue  # never reaches the decoder
-            for frame in ctx.decode(packet):
-                self.stats.decoded += 1
-                if now + slack < next_due:
-                    continue
-                step = self.interval_us
-                next_due = max(next_due + step, now - step) if next_due else now + step
-                self._emit(frame, now, keyonly)
+            self._last_key_ts = unit.ts
+        keyonly = stats.keyframes_only = self._keyonly
+        now = now_us(self._clock)
+        due = now + self.interval_us // 4 >= self._next_due
+        if keyonly and not (key and due):
+            return  # never reaches a decoder
+        if due:
+            step = self.interval_us
+            self._next_due = max(self._next_due + step, now - step) if self._next_due else now + step
+        decoder = self._decoder
+        if decoder is not None:
+            decoder.put(unit, now, due, keyonly)
 
-    def _emit(self, frame: av.VideoFrame, time_us: int, keyonly: bool) -> None:
+    # ------------------------------------------------------------------ frames (decoder threads)
+    def emit(self, frame: av.VideoFrame, time_us: int, keyonly: bool) -> None:
+        """Hand a decoded frame to analysis, shrunk to ``MAX_WIDTH``."""
         width, height = frame.width, frame.height
         if width > MAX_WIDTH:
             width, height = MAX_WIDTH, round(height * MAX_WIDTH / width / 2) * 2

@@ -9,15 +9,15 @@ from typing import Any
 from bench_analysis_children import FPS
 
 THREAD_LABELS = {
-    "sample": "analysis: samplers (demux + decode, one thread per camera)",
+    "nvr-decode": "analysis: keyframe decoders (shared pool, one thread per core)",
     "MainThread": "event loop (analysis pipelines, motion gate, tracker, events, indexer, web)",
     "detect": "analysis: detector callers (Python side)",
-    "nvr-ingest": "recording: ingest thread (RTSP, all cameras)",
+    "nvr-ingest": "ingest thread: RTSP/RTP of every main (recorded) and sub (analysed) stream",
     "nvr-files": "recording: file I/O threads",
     "asyncio": "asyncio worker threads (to_thread: JPEG snapshots, catalog)",
     "nvr-catalog": "catalog (SQLite) thread: segments, events",
     "native:openvino": "analysis: OpenVINO's inference threads (started when the detector loaded)",
-    "native:other": "native threads started later: the samplers' libav decoder (slice) threads",
+    "native:other": "native threads started later (not OpenVINO's)",
 }
 
 
@@ -156,12 +156,12 @@ def verdict(results: dict[str, Any], target: int) -> list[str]:
     primary = cap.get("minus_baseline", cap["minus_threads"])
     processed = min(1.0, (t.delta("frames") - t.delta("dropped")) / t.expected_frames) if t.expected_frames else 1.0
     how = ("the recording-only run's CPU subtracted" if "minus_baseline" in cap
-           else "the recorder's threads' CPU subtracted")
+           else "the ingest and file threads' CPU subtracted: the ingest thread also receives the sub streams")
     clean = t.recording_clean and t.analysis_clean and not t.source_saturated
     lines.append(f"N={t.n}: the server used {cap['cores']:.2f} cores: {cap['whole']:.0f} cameras per core for "
                  f"recording + analysis together; analysis alone {primary:.0f} cameras per core ({how}"
-                 + (f"; {cap['minus_threads']:.0f} with the recorder's threads subtracted" if "minus_baseline" in cap
-                    else "") + ")")
+                 + (f"; {cap['minus_threads']:.0f} with the ingest and file threads subtracted"
+                    if "minus_baseline" in cap else "") + ")")
     if "keyframes" in samplers and "decode-all" in samplers:
         extra = (samplers["decode-all"].cpu_s_per_cam_min - samplers["keyframes"].cpu_s_per_cam_min) * t.n / 60
         rec = cap["baseline"].window.cores if "baseline" in cap else t.recording_cores
@@ -223,7 +223,7 @@ def print_report(results: dict[str, Any], args: argparse.Namespace, target: int)
             alone = f"{best.n / (cores - rec):.0f}" if cores > rec else "—"
             print(f"  ramp: largest N analysed (0.5 fps) and recorded cleanly: {best.n}, the server using "
                   f"{cores:.2f} cores ({best.n / cores:.0f} cameras per core, recording included; analysis alone "
-                  f"{alone} per core with the recorder's threads subtracted); {results.get('ramp_end', '')}")
+                  f"{alone} per core with the ingest and file threads subtracted); {results.get('ramp_end', '')}")
         return
     for line in verdict(results, target):
         print(f"  {line}")

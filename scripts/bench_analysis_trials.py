@@ -323,7 +323,7 @@ class ServerTrial:
 
     @property
     def recording_cores(self) -> float:
-        """The recorder's own threads (ingest loop, file I/O), in cores."""
+        """The ingest loop (main and sub streams) and file I/O threads, in cores."""
         threads = self.result.get("threads", {})
         w = self.result.get("window_s", 0.0)
         return sum(v for k, v in threads.items() if k.startswith("nvr-ingest") or k.startswith("nvr-files")) / w \

@@ -57,6 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--bitrate", type=int, default=2000, help="encoder bitrate in kbit/s (default 2000)")
     p.add_argument("--gop", type=float, default=2.0, help="seconds between keyframes (default 2)")
     p.add_argument("--codec", choices=("h264", "h265"), default="h264")
+    p.add_argument("--bframes", type=int, default=0,
+                   help="H.264 B-frames between references (main profile; default 0: constrained baseline)")
     p.add_argument("--pattern", choices=sorted(PATTERNS), default="smpte", help="test picture (default smpte)")
     p.add_argument("--audio", nargs="?", const="aac", choices=("aac", "pcma", "pcmu"), default=None,
                    help="add an audio track as pay1: aac (default when given), pcma or pcmu (G.711 A-/mu-law)")
@@ -91,7 +93,14 @@ def launch_description(args: argparse.Namespace) -> str:
         f"! video/x-raw,width={args.width},height={args.height},framerate={args.fps}/1 "
         "! clockoverlay halignment=right valignment=top time-format=\"%Y-%m-%d %H:%M:%S\" "
     )
-    if args.codec == "h264":
+    if args.codec == "h264" and args.bframes:
+        video += (  # B-frames need the main profile, and no zerolatency tune (which turns them off)
+            f"! x264enc speed-preset=ultrafast key-int-max={keyint} bitrate={args.bitrate} "
+            f"bframes={args.bframes} b-adapt=false option-string=scenecut=0 "
+            "! video/x-h264,profile=main "
+            "! rtph264pay name=pay0 pt=96 config-interval=-1"
+        )
+    elif args.codec == "h264":
         video += (
             f"! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={keyint} bitrate={args.bitrate} "
             "bframes=0 option-string=scenecut=0 "

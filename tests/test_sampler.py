@@ -7,8 +7,9 @@ import threading
 
 import pytest
 
-from nvr.sampler import FrameSampler, SampledFrame
+from nvr.sampler import FrameSampler, SampledFrame, annexb
 from nvr.sim.rtsp import RtspServer
+from tests.gst_server import gst_rtsp_server, require_gst
 from tests.helpers import closed_port, wait_for
 
 pytestmark = pytest.mark.slow
@@ -97,3 +98,60 @@ async def test_wrong_password_and_closed_port_are_states_not_crashes(sim: RtspSe
         await wait_for(lambda: closed.stats.state == "offline", timeout=10)
     finally:
         await asyncio.to_thread(closed.stop, 5)
+
+
+def test_annexb_turns_length_prefixed_nal_units_into_start_codes():
+    sample = (3).to_bytes(4, "big") + b"\x65\x88\x84" + (2).to_bytes(4, "big") + b"\x06\x05"
+    assert annexb(sample) == b"\x00\x00\x00\x01\x65\x88\x84\x00\x00\x00\x01\x06\x05"
+    assert annexb(b"") == b""
+
+
+async def test_a_stalled_stream_is_reopened_and_sampling_resumes(sim: RtspServer):
+    sampler, frames = collect(sim, fps=1)
+    sampler._stall_s = 1.5
+    sampler.start()
+    try:
+        await wait_for(lambda: len(frames) >= 2, timeout=15)
+        sim.faults("cam").stall = True
+        await wait_for(lambda: sampler.stats.state == "stalled", timeout=10)
+        assert "1.5 s" in (sampler.stats.detail or "")
+        sim.faults("cam").stall = False
+        before = len(frames)
+        await wait_for(lambda: len(frames) >= before + 2 and sampler.stats.state == "analysing", timeout=20)
+    finally:
+        await asyncio.to_thread(sampler.stop, 5)
+    assert sampler.stats.reconnects >= 1 and sampler.stats.state == "stopped"
+
+
+async def test_a_resolution_change_mid_stream_is_followed(sim: RtspServer):
+    sampler, frames = collect(sim, fps=1)
+    sampler.start()
+    try:
+        await wait_for(lambda: frames, timeout=15)
+        sim.faults("cam").resolution_change = True
+        # The alternate clip is 960x540 on both streams: the decoder takes the new in-band parameter sets.
+        await wait_for(lambda: frames[-1].rgb.shape[:2] != frames[0].rgb.shape[:2], timeout=15)
+    finally:
+        await asyncio.to_thread(sampler.stop, 5)
+    assert frames[-1].rgb.shape == (540, 960, 3) and sampler.stats.errors == 0
+
+
+@pytest.mark.parametrize(("codec", "bframes", "transport"), [("h264", 2, "tcp"), ("h265", 0, "udp")])
+async def test_gstreamer_streams_are_sampled_keyframes_only(codec: str, bframes: int, transport: str):
+    """GStreamer's RTSP server: H.264 with B-frames (a decoder that reorders holds a lone keyframe back) over
+    TCP, and H.265 over UDP."""
+    require_gst()
+    frames: list[SampledFrame] = []
+    with gst_rtsp_server(1, width=320, height=240, fps=15, gop=1, codec=codec, bframes=bframes or None) as urls:
+        sampler = FrameSampler(camera="gst", url=urls[0], username=None, password=None, fps=0.5,
+                               transport=transport, deliver=frames.append, io_timeout_s=5)
+        sampler.start()
+        try:
+            await wait_for(lambda: len(frames) >= 3, timeout=30)
+        finally:
+            await asyncio.to_thread(sampler.stop, 5)
+    st = sampler.stats
+    assert st.keyframes_only and st.gop_s == pytest.approx(1.0, abs=0.05), st
+    assert st.decoded <= st.sampled + 2 and st.errors == 0, st
+    assert frames[0].rgb.shape == (240, 320, 3)
+    assert frames[-1].rgb.std() > 10  # a picture (the test pattern), not a grey frame of a failed decode
