@@ -197,6 +197,7 @@ class CameraAnalysis:
             "state": sampler.state if sampler else "waiting for a stream URL",
             "detail": sampler.detail if sampler else None,
             "keyframes_only": sampler.keyframes_only if sampler else None,
+            "decoder_dropped": sampler.dropped if sampler else 0, "decode_errors": sampler.errors if sampler else 0,
             "frames": s.frames, "dropped": s.dropped, "analysed": s.analysed, "detector_runs": s.detector_runs,
             "skipped_still": s.skipped_still, "detections": s.detections, "open_events": len(self.events.open_events),
             "event_errors": self.events.errors, "last_error": s.last_error,
