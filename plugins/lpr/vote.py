@@ -10,6 +10,13 @@ from nvr.plate_text import Plate
 
 from .reader import Observation
 
+HIDDEN_LENGTH_WEIGHT = 0.5
+"""A read whose plate is another read's of the same vehicle with part of it hidden (``B 1234`` or ``B 12 YZ``
+beside ``B 1234 XYZ``: a passer-by in front of the plate) votes on the region and on the segments' lengths with
+this share of its weight: it saw less, not a shorter plate, so one whole read outvotes one hidden read. Halved,
+not ignored, so that one read with a stray letter (a plate border read as ``I``) does not outvote several whole
+reads of a plate without one."""
+
 
 @dataclass(frozen=True, slots=True)
 class Sighting:
@@ -32,20 +39,33 @@ def _segments(plate: Plate) -> tuple[str, str, str]:
     return plate.region, plate.number, plate.suffix
 
 
-def _vote_segment(reads: Sequence[Observation], index: int) -> tuple[str, list[float]]:
-    """Winning text of segment ``index`` (0 region, 1 number, 2 suffix) and each winning character's support."""
+def is_hidden(part: str, whole: str) -> bool:
+    """Is plate key ``part`` what is left of ``whole`` with some of it hidden: its characters in order, fewer?
+    (``B 1234`` and ``B 12 YZ`` of ``B 1234 XYZ``: a passer-by in front of the end or of the middle.)"""
+    if len(part) >= len(whole):
+        return False
+    rest = iter(whole)
+    return all(c in rest for c in part)
+
+
+def _vote_segment(reads: Sequence[Observation], index: int, weights: Sequence[float]) -> tuple[str, list[float]]:
+    """Winning text of segment ``index`` (0 region, 1 number, 2 suffix) and each winning character's support;
+    ``weights`` scale each read's vote on the region and on the segment's length."""
     total = sum(o.read.confidence for o in reads) or 1.0
     if index == 0:  # the region is one code, voted whole: RI and R I are different places
         votes: dict[str, float] = defaultdict(float)
-        for o in reads:
+        supports: dict[str, float] = defaultdict(float)
+        for o, weight in zip(reads, weights, strict=True):
             n = len(o.read.plate.region)
-            votes[o.read.plate.region] += o.read.confidence * sum(o.read.confidences[:n]) / n
+            share = o.read.confidence * sum(o.read.confidences[:n]) / n
+            votes[o.read.plate.region] += weight * share
+            supports[o.read.plate.region] += share
         region = max(votes, key=lambda k: (votes[k], k))
-        support = votes[region] / total
+        support = supports[region] / total
         return region, [support] * len(region)
     lengths: dict[int, float] = defaultdict(float)
-    for o in reads:
-        lengths[len(_segments(o.read.plate)[index])] += o.read.confidence
+    for o, weight in zip(reads, weights, strict=True):
+        lengths[len(_segments(o.read.plate)[index])] += weight * o.read.confidence
     length = max(lengths, key=lambda k: (lengths[k], -k))
     chosen, support = [], []
     for position in range(length):
@@ -69,9 +89,12 @@ def vote(reads: Sequence[Observation]) -> Sighting:
     """Combine the reads of one vehicle (at least one) into a sighting; weights are the read confidences."""
     if not reads:
         raise ValueError("vote needs at least one read")
-    region, s0 = _vote_segment(reads, 0)
-    number, s1 = _vote_segment(reads, 1)
-    suffix, s2 = _vote_segment(reads, 2)
+    keys = {o.read.plate.key for o in reads}
+    hidden = {k for k in keys if any(is_hidden(k, other) for other in keys)}
+    weights = [HIDDEN_LENGTH_WEIGHT if o.read.plate.key in hidden else 1.0 for o in reads]
+    region, s0 = _vote_segment(reads, 0, weights)
+    number, s1 = _vote_segment(reads, 1, weights)
+    suffix, s2 = _vote_segment(reads, 2, weights)
     plate = Plate(region, number, suffix)
     support = s0 + s1 + s2
     total = sum(o.read.confidence for o in reads) or 1.0
