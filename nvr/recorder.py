@@ -22,7 +22,7 @@ from nvr.rtp_depacketize import VideoDepacketizer
 from nvr.rtsp_client import RtspClient, SessionMedia
 from nvr.rtsp_credentials import credential_url, scrub
 from nvr.rtsp_errors import RtspStatusError, classify
-from nvr.rtsp_read_batch import ReadBatcher
+from nvr.rtsp_watch import SessionWatch
 from nvr.rtsp_wire import PacketHandler
 
 __all__ = ["Recorder", "RecorderStats", "classify", "credential_url", "scrub"]
@@ -308,11 +308,10 @@ class Recorder:
     async def _record(self, session: _Session) -> tuple[float, str, str]:
         client, run = session.client, session.run
         client.closed.add_done_callback(lambda _f: self._wake.set())
-        started = last_keepalive = time.monotonic()
-        keepalive_s = max(1.0, min(client.session_timeout_s * 0.5, 30.0))
-        batcher = ReadBatcher(client, READ_BATCH_S, started)
+        started = time.monotonic()
+        watch = SessionWatch(client, session.media.play_url, camera=self.camera, stall_s=self._stall_s,
+                             batch_s=READ_BATCH_S, started=started)
         ended: tuple[str, str] | None = None
-        keepalive: asyncio.Task[None] | None = None
         while not self._stopping:
             self._wake.clear()
             try:
@@ -321,25 +320,13 @@ class Recorder:
                 pass
             if self._stopping:
                 break
-            now = time.monotonic()
             if self._failure is not None:
                 ended = ("error", f"recording failed: {_reason(self._failure)}")
                 break
-            if client.closed.done():
-                error = client.closed.result()
-                ended = classify(error, opening=False) if error is not None else \
-                    ("offline", "connection closed by the camera")
+            ended = watch.check(time.monotonic(), self._last_video)
+            if ended is not None:
                 break
-            if now - self._last_video >= self._stall_s:
-                ended = ("stalled", f"no video for {self._stall_s:g} s")
-                break
-            if now - last_keepalive >= keepalive_s and (keepalive is None or keepalive.done()):
-                last_keepalive = now
-                keepalive = asyncio.ensure_future(self._keepalive(client, session.media.play_url))
-            batcher.tick(now)
-        if keepalive is not None:
-            keepalive.cancel()
-        await batcher.release()  # read what waits below the mark before closing the files
+        await watch.close()  # reads what waits below the batch mark before the files close
         if ended is not None and ended[0] == "error" and self._failure is not None:
             log.error("camera %s: %s", self.camera, ended[1])
             run.abandon(ended[1])
@@ -363,12 +350,6 @@ class Recorder:
             await client.teardown(session.media.play_url)
         recorded = time.monotonic() - started
         return (recorded, "stopped", "stopped") if ended is None else (recorded, *ended)
-
-    async def _keepalive(self, client: RtspClient, url: str) -> None:
-        try:
-            await client.keepalive(url)
-        except Exception as exc:  # a dead connection shows up as closed; a refused keep-alive is harmless
-            log.debug("camera %s: keep-alive: %s", self.camera, type(exc).__name__)
 
     # ------------------------------------------------------------------ units (ingest loop, per picture)
     def _on_video(self, unit: AccessUnit) -> None:

@@ -32,7 +32,7 @@ from nvr.rtp_depacketize import VideoDepacketizer
 from nvr.rtsp_client import RtspClient
 from nvr.rtsp_credentials import scrub
 from nvr.rtsp_errors import classify
-from nvr.rtsp_read_batch import ReadBatcher
+from nvr.rtsp_watch import SessionWatch
 
 log = logging.getLogger(__name__)
 
@@ -308,47 +308,31 @@ class FrameSampler:
             self._close_decoder()
 
     async def _receive(self, client: RtspClient, play_url: str) -> tuple[float, str, str]:
-        assert self._wake is not None
-        client.closed.add_done_callback(lambda _f: self._wake.set() if self._wake else None)
-        started = last_keepalive = time.monotonic()
-        keepalive_s = max(1.0, min(client.session_timeout_s * 0.5, 30.0))
-        batcher = ReadBatcher(client, READ_BATCH_S, started)
-        keepalive: asyncio.Task[None] | None = None
+        wake = self._wake
+        assert wake is not None
+        client.closed.add_done_callback(lambda _f: wake.set())
+        started = time.monotonic()
+        watch = SessionWatch(client, play_url, camera=self.camera, stall_s=self._stall_s, batch_s=READ_BATCH_S,
+                             started=started, closed_detail="the stream ended")
         ended: tuple[str, str] | None = None
         while not self._stopping.is_set():
-            self._wake.clear()
+            wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), _CHECK_S)
+                await asyncio.wait_for(wake.wait(), _CHECK_S)
             except TimeoutError:
                 pass
             if self._stopping.is_set():
                 break
-            now = time.monotonic()
-            if client.closed.done():
-                error = client.closed.result()
-                ended = classify(error, opening=False) if error is not None else ("offline", "the stream ended")
+            ended = watch.check(time.monotonic(), self._last_unit)
+            if ended is not None:
                 break
-            if now - self._last_unit >= self._stall_s:
-                ended = ("stalled", f"no video for {self._stall_s:g} s")
-                break
-            if now - last_keepalive >= keepalive_s and (keepalive is None or keepalive.done()):
-                last_keepalive = now
-                keepalive = asyncio.ensure_future(self._keepalive(client, play_url))
-            batcher.tick(now)
-        if keepalive is not None:
-            keepalive.cancel()
+        await watch.close()
         if client.closed.done():
             client.abort()
         else:
             await client.teardown(play_url)
         played = time.monotonic() - started
         return (played, "stopped", "stopped") if ended is None else (played, *ended)
-
-    async def _keepalive(self, client: RtspClient, url: str) -> None:
-        try:
-            await client.keepalive(url)
-        except Exception as exc:  # noqa: BLE001 - a dead connection shows up as closed
-            log.debug("camera %s: keep-alive: %s", self.camera, type(exc).__name__)
 
     def _close_decoder(self) -> None:
         if self._decoder is not None:
