@@ -40,13 +40,13 @@ def test_wheel_installs_and_runs(tmp_path: Path) -> None:
     probe = (
         "import nvr, nvr.storage.sqlite, nvr.web.app, nvr.plugins.camera_log, nvr.sim;"
         "from importlib.resources import files;"
-        "assert str(files('nvr')).startswith(%r), files('nvr');"
+        f"assert str(files('nvr')).startswith({str(venv)!r}), files('nvr');"
         "assert files('nvr.storage').joinpath('schema/0001_initial.sql').is_file();"
         "assert files('nvr.web').joinpath('templates/cameras.html').is_file();"
         "assert files('nvr.web').joinpath('static/nvr.css').is_file();"
         "assert files('nvr.plugins.lpr').joinpath('templates/plates.html').is_file();"
         "print('ok')"
-    ) % str(venv)
+    )
     assert run(str(py), "-c", probe, cwd=tmp_path).strip() == "ok"  # cwd: not the source tree
     help_text = run(str(venv / "bin" / "nvr"), "--help", cwd=tmp_path)
     assert "check-config" in help_text and "discover" in help_text

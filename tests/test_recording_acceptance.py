@@ -5,6 +5,7 @@ beyond one frame, and the catalog matches the disk exactly."""
 from __future__ import annotations
 
 import asyncio
+from itertools import pairwise
 from pathlib import Path
 
 import av
@@ -34,7 +35,7 @@ def camera_toml(name: str, url: str, password: str | None) -> str:
 
 async def record_and_verify(write_config, start_server, urls: list[str], password: str | None, fps: float) -> None:
     names = [f"cam{i}" for i in range(len(urls))]
-    config = write_config("".join(camera_toml(n, u, password) for n, u in zip(names, urls)))
+    config = write_config("".join(camera_toml(n, u, password) for n, u in zip(names, urls, strict=True)))
     frame_us = 1_000_000 / fps
     async with start_server(config) as server:
         await asyncio.sleep(RECORD_S)
@@ -50,7 +51,7 @@ async def record_and_verify(write_config, start_server, urls: list[str], passwor
             assert len(segments) >= RECORD_S // SEGMENT_S - 1, (name, len(segments))
             runs = await catalog_after.runs_in_range(name, 0, 2**62)
             assert len(runs) == 1, f"{name}: a healthy camera records in one run, got {runs}"
-            for prev, seg in zip(segments, segments[1:]):
+            for prev, seg in pairwise(segments):
                 assert abs(seg.start_time - prev.end_time) <= frame_us, (name, prev.path, seg.path)
             span = segments[-1].end_time - segments[0].start_time
             assert span >= (RECORD_S - 15) * 1_000_000, (name, span)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from itertools import pairwise
 
 import av
 import pytest
@@ -124,7 +125,7 @@ async def test_timestamp_jump_shows_in_decoded_pts(rtsp_server: RtspServer) -> N
     rtsp_server.faults("cam01").timestamp_jump = 5.0  # applied once, after 1 s of streaming
     grab = await asyncio.to_thread(grab_frames, with_credentials(rtsp_server.url("cam01", "sub")), 50)
     assert not grab.ended, grab.error
-    deltas = [b - a for a, b in zip(grab.times, grab.times[1:])]
+    deltas = [b - a for a, b in pairwise(grab.times)]
     jumps = [d for d in deltas if d > 1.0]
     assert len(jumps) == 1 and abs(jumps[0] - 5.04) < 0.05, jumps
     assert all(abs(d - 0.04) < 0.005 for d in deltas if d <= 1.0)
@@ -139,12 +140,12 @@ async def test_timestamp_jump_applies_once_per_event(rtsp_server: RtspServer) ->
         await asyncio.sleep(1.0)
         faults.timestamp_jump = 3.0
         stamps = [f[0]["ts"] for f in frames_from_packets(await first.collect(0.6))]
-    deltas = [(b - a) % 2**32 for a, b in zip(stamps, stamps[1:])]
+    deltas = [(b - a) % 2**32 for a, b in pairwise(stamps)]
     assert sorted(set(deltas)) == [3600, 3 * 90000 + 3600] and deltas.count(3 * 90000 + 3600) == 1
     async with RawRtspClient("127.0.0.1", rtsp_server.port) as later:  # the event was already applied
         await later.play(url)
         stamps = [f[0]["ts"] for f in frames_from_packets(await later.collect(1.4))]
-    assert {(b - a) % 2**32 for a, b in zip(stamps, stamps[1:])} == {3600}
+    assert {(b - a) % 2**32 for a, b in pairwise(stamps)} == {3600}
 
 
 @pytest.mark.slow

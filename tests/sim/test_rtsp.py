@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import av
@@ -84,7 +85,7 @@ async def test_raw_rtsp_exchange(rtsp_server: RtspServer) -> None:
         assert first["seq"] == int(info["seq"]) and first["ts"] == int(info["rtptime"])
         assert rtcp and rtcp[0].data[1] == 200, "RTCP sender report on the odd channel"
         seqs = [rtp_header(p.data)["seq"] for p in rtp]
-        assert all((b - a) % 65536 == 1 for a, b in zip(seqs, seqs[1:])), "no gaps in sequence numbers"
+        assert all((b - a) % 65536 == 1 for a, b in pairwise(seqs)), "no gaps in sequence numbers"
         assert max(len(p.data) for p in rtp) <= 1400 + 12 + 2
 
         keepalive = await client.request("GET_PARAMETER", url + "/")
@@ -205,7 +206,7 @@ async def test_real_time_pacing(rtsp_server: RtspServer) -> None:
     frames = frames_from_packets(packets)
     assert abs(len(frames) - elapsed * 25) <= 3, (len(frames), elapsed)
     stamps = [f[0]["ts"] for f in frames]
-    assert {(b - a) % 2**32 for a, b in zip(stamps, stamps[1:])} == {3600}
+    assert {(b - a) % 2**32 for a, b in pairwise(stamps)} == {3600}
     assert all(len({p["ts"] for p in f}) == 1 for f in frames), "one timestamp per access unit"
     assert all(p["marker"] == 0 for f in frames for p in f[:-1])
 
@@ -221,9 +222,9 @@ async def test_loop_continues_timestamps_and_sequence(tmp_path: Path, monkeypatc
     frames = frames_from_packets(packets)
     assert len(frames) >= 60
     stamps = [f[0]["ts"] for f in frames]
-    assert {(b - a) % 2**32 for a, b in zip(stamps, stamps[1:])} == {3600}
+    assert {(b - a) % 2**32 for a, b in pairwise(stamps)} == {3600}
     seqs = [p["seq"] for f in frames for p in f]
-    assert all((b - a) % 65536 == 1 for a, b in zip(seqs, seqs[1:]))
+    assert all((b - a) % 65536 == 1 for a, b in pairwise(seqs))
     keyframes = [i for i, f in enumerate(frames) if f[0]["nal"] == NAL_SPS]
     assert keyframes[:3] == [0, 25, 50], "each loop restarts on an IDR with SPS/PPS in-band"
 
