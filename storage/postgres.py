@@ -14,7 +14,7 @@ from nvr.storage.catalog import Catalog
 from nvr.storage.migrations import Migration, load_migrations, migrate
 from nvr.storage.postgres_conn import PgConnection, parse_postgres_url, redact_url
 from nvr.storage.postgres_functions import FUNCTIONS
-from nvr.storage.postgres_nodes import NODE_TRIGGERS
+from nvr.storage.postgres_nodes import NODE_TRIGGERS, NOW_US_SQL
 from nvr.storage.sqlite import _RUN, SqliteCatalog
 
 __all__ = ["PostgresCatalog"]
@@ -134,6 +134,10 @@ class PostgresCatalog(SqliteCatalog):
             self.connection.raw.execute("SELECT set_config('nvr.node', %s, false)", (name,))
 
         await self._call(apply)
+
+    def _catalog_now_us(self) -> int:
+        """The PostgreSQL server's clock, which heartbeats and lease expiries are stamped with."""
+        return int(self.connection.raw.execute(f"SELECT {NOW_US_SQL}").fetchone()[0])
 
     def _segment_files(self, after_path: str, limit: int) -> list[tuple[int, str, int, str, str]]:
         if self.node is None:
