@@ -24,6 +24,7 @@ from nvr.web.routes import (
     internal_footage,
     live,
     metrics,
+    nodes,
     storage,
     users,
 )
@@ -64,6 +65,7 @@ def create_app(runtime: Runtime) -> web.Application:
     devices.setup(app)
     users.setup(app)
     storage.setup(app)
+    nodes.setup(app)
     live.setup(app)
     internal_footage.setup(app)  # node-to-node: other nodes fetch this node's segments (node signature)
     setup_openapi(app)

@@ -150,6 +150,37 @@ COMPLAINT_PATHS: dict[str, dict[str, Any]] = {  # the built-in complaints plugin
         body={"type": "object", "properties": {"reason": {"type": "string"}}})},
 }
 
+def _returns(op: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """``op`` with the schema of its JSON answer."""
+    ok = next(code for code in op["responses"] if code.startswith("2"))
+    op["responses"][ok]["content"]["application/json"]["schema"] = schema
+    return op
+
+
+_LEASE = {"type": "object", "required": ["name", "generation", "expired"], "properties": {
+    "name": {"type": "string", "description": "camera"},
+    "generation": {"type": "integer", "description": "lease generation (the fencing token)"},
+    "expires_at": {"type": ["string", "null"], "format": "date-time", "description": "UTC; null: released"},
+    "expired": {"type": "boolean"}, "pinned_node": {"type": ["string", "null"]}}}
+NODES = {"type": "object", "required": ["clustered", "nodes"], "properties": {
+    "clustered": {"type": "boolean", "description": "false on a single server (no node in the catalog)"},
+    "this_node": {"type": ["string", "null"], "description": "the node serving this answer (`--node`)"},
+    "now": {"type": "string", "format": "date-time", "description": "the catalog server's clock"},
+    "lease_ttl_s": {"type": "number"},
+    "nodes": {"type": "array", "items": {"type": "object", "required": ["name", "state", "capacity", "holds"],
+                                         "properties": {
+        "name": {"type": "string"},
+        "url": {"type": ["string", "null"], "description": "advertised URL without credentials or query; null "
+                "for admins bound to a kelurahan"},
+        "capacity": {"type": "integer"}, "state": {"enum": ["up", "down"]},
+        "stopped": {"type": "boolean", "description": "stopped cleanly (its leases handed back)"},
+        "started_at": {"type": "string", "format": "date-time"},
+        "heartbeat_at": {"type": "string", "format": "date-time"}, "heartbeat_age_s": {"type": "number"},
+        "stopped_at": {"type": ["string", "null"], "format": "date-time"}, "this_node": {"type": "boolean"},
+        "holds": {"type": "integer", "description": "leases it holds (of cameras in the caller's scope)"},
+        "expired_holds": {"type": "integer"}, "cameras": {"type": "array", "items": _LEASE}}}},
+    "unheld": {"type": "array", "items": _LEASE, "description": "configured cameras no node holds"}}}
+
 PATHS: dict[str, dict[str, Any]] = {
     "/api/cameras": {"get": _op(
         "A page of the cameras the user may see, with state, stats and analysis status; `total` counts every "
@@ -235,6 +266,11 @@ PATHS: dict[str, dict[str, Any]] = {
                                                "disabled": {"type": "boolean"}}})},
     "/api/storage": {"get": _op("Footage per camera (segments, bytes, oldest and newest); the disk for admins of all "
                                 "cameras", role="admin", errors=("401", "403"))},
+    "/api/nodes": {"get": _returns(_op(
+        "Cluster nodes: each node's state (`up` while its heartbeat is younger than the lease TTL and it has not "
+        "stopped, the lease protocol's rule; else `down`), heartbeat (catalog server time), capacity, URL "
+        "(scheme, host, port and path only; admins of all cameras) and the cameras whose leases it holds, scoped; "
+        "a single server answers no nodes and `clustered: false`", role="admin", errors=("401", "403")), NODES)},
     "/api/openapi.json": {"get": _op("This document", errors=("401",))},
     **PLATE_PATHS,
     **COMPLAINT_PATHS,

@@ -81,6 +81,9 @@ ROUTES: dict[tuple[str, str], tuple[str, str | None]] = {
     ("POST", "/api/users"): ("admin", None),
     ("POST", "/api/users/{username}"): ("admin", "user"),
     ("GET", "/api/storage"): ("admin", None),
+    # cluster nodes: an admin bound to a kelurahan sees the nodes but only the holds of its cameras, no URLs
+    ("GET", "/api/nodes"): ("admin", None),
+    ("GET", "/admin/nodes"): ("admin", None),
     # the built-in lpr plugin (its routes come through the web_routes hook; its roles through permission)
     ("GET", "/api/plates"): ("operator", None),
     ("GET", "/api/plates/{id}"): ("operator", "plate"),

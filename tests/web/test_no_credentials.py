@@ -18,7 +18,8 @@ WRONG_PASSWORD = "wrong-Secret-27"
 NEW_USER_PASSWORD = "piket-Secret-55"
 PAGES = ["/", "/cameras", "/cameras/good", "/cameras/locked", "/events", "/admin", "/exports", "/metrics",
          "/api/cameras", "/api/devices", "/api/plugins", "/api/audit", "/api/events", "/api/openapi.json",
-         "/api/cameras/good/timeline?start_us=0&end_us=1000000", "/plates", "/api/plates"]
+         "/api/cameras/good/timeline?start_us=0&end_us=1000000", "/plates", "/api/plates", "/admin/nodes",
+         "/api/nodes"]
 
 
 async def test_no_secret_in_pages_answers_or_logs(write_config, start_server, caplog: pytest.LogCaptureFixture,
