@@ -154,3 +154,29 @@ async def test_nodes_up_down_holds_and_scope_on_postgresql(write_config, start_s
         finally:
             for store in (a, b, c):
                 store.close()
+
+
+async def test_a_node_shows_itself_up_with_what_it_records(write_config, pg_url: str) -> None:
+    """Served by a real `nvr run --node a`: the answer names the node serving it, up, holding its camera."""
+    from nvr.app import Server
+    from nvr.plugin_host import PluginHost
+
+    config = write_config(f'[catalog]\nurl = "{pg_url}"\n[cluster]\nlease_ttl_s = 4\nrenew_interval_s = 1\n'
+                          'secret = "nodes-view-secret"\n[[cameras]]\nname = "cam-a"\nenabled = false\n'
+                          'stream = { main = "rtsp://127.0.0.1:9/a" }\n')
+    async with Server(config, PluginHost(load_entry_points=False), node="a") as server:
+        for _ in range(100):
+            if server.runtime.extras["node"].held == ["cam-a"]:
+                break
+            await asyncio.sleep(0.1)
+        async with client() as s:
+            await login(s, server.url, "admin", ADMIN_PASSWORD)
+            async with s.get(server.url + "api/nodes") as resp:
+                body = await resp.json()
+            async with s.get(server.url + "admin/nodes") as resp:
+                html = await resp.text()
+    assert body["clustered"] is True and body["this_node"] == "a"
+    (a,) = body["nodes"]
+    assert (a["name"], a["state"], a["this_node"], a["holds"]) == ("a", "up", True, 1)
+    assert [c["name"] for c in a["cameras"]] == ["cam-a"] and a["url"].startswith("http://127.0.0.1:")
+    assert "(this node)" in html and "node <strong>a</strong>" in html
