@@ -63,7 +63,15 @@ class CameraStatus:
     kecamatan: str | None = None
     failures: int = 0
     recording: bool = False
-    stats: RecorderStats | None = None
+    snapshot: RecorderStats | None = field(default=None, repr=False)
+    """The recorder's counters when it last stopped (``stats`` reads the running recorder's)."""
+    live: Callable[[], RecorderStats] | None = field(default=None, repr=False, compare=False)
+    """The running recorder's counters, read on demand."""
+
+    @property
+    def stats(self) -> RecorderStats | None:
+        """The recorder's counters as of now: frames, bytes, bitrate, fps, last packet, segments, losses."""
+        return self.live() if self.live is not None else self.snapshot
 
 
 StateCallback = Callable[[CameraStatus, str], None]
@@ -101,6 +109,7 @@ class CameraWorker:
             self._task = None
         if self.recorder is not None:
             await self.recorder.stop()
+            self.status.snapshot, self.status.live = self.recorder.stats, None
             self.recorder = None
 
     def poke(self) -> None:
@@ -171,7 +180,8 @@ class CameraWorker:
             listener=self, loop=asyncio.get_running_loop(),
         )
         self.status.recording = True
-        self.status.stats = self.recorder.stats
+        recorder = self.recorder
+        self.status.live = lambda: recorder.stats
         self.recorder.start()
 
     # -- RecorderListener: called on the event loop by the recorder ----------

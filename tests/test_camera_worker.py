@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from nvr.camera_worker import BACKOFF_CAP_S, CameraWorker, backoff_delay
 from nvr.config import CameraConfig
 from nvr.sim.fleet import SimFleet
+from nvr.sim.rtsp import RtspServer
 from tests.helpers import wait_for
 
 
@@ -94,3 +96,30 @@ def test_backoff_grows_with_jitter_and_caps_at_30s() -> None:
     assert all(d <= BACKOFF_CAP_S for d in delays)
     assert delays[-1] >= BACKOFF_CAP_S / 2
     assert len({round(d, 6) for d in delays[6:]}) > 1  # jittered, not lock-step
+
+
+async def test_status_stats_are_the_running_recorders_counters_then_its_last(write_config, start_server) -> None:
+    """A plugin reading ``runtime.cameras.status(name).stats`` sees the counters grow while the camera records,
+    and keeps the last counters once the recorder stopped."""
+    async with RtspServer(host="127.0.0.1", port=0) as sim:
+        sim.add_camera("cam")
+        config = write_config(f'''
+[[cameras]]
+name = "cam"
+stream = {{ main = "{sim.url('cam', 'main')}" }}
+''')
+        async with start_server(config) as server:
+            cams = server.runtime.cameras
+            status = cams.status("cam")
+            await wait_for(lambda: status.stats is not None and status.stats.frames > 0, timeout=20)
+            first = status.stats.frames
+            await wait_for(lambda: status.stats.frames > first + 10, timeout=10)
+            await wait_for(lambda: status.stats.state == "recording", timeout=10)  # the run is anchored
+            assert status.stats.bytes > 0
+            worker = cams.worker("cam")
+            assert worker is not None
+            await worker.stop()
+            last = status.stats
+            assert last is not None and last.frames > first + 10 and status.live is None
+            await asyncio.sleep(0.3)
+            assert status.stats.frames == last.frames  # a snapshot now, not a running count

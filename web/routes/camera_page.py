@@ -10,7 +10,6 @@ from aiohttp import web
 from nvr.clock import utc_us
 from nvr.storage.events_catalog import EventFilter
 from nvr.web import query_params as qp
-from nvr.web.camera_stats import fresh
 from nvr.web.keys import RUNTIME_KEY
 from nvr.web.routes.events import event_json
 from nvr.web.routes.scope import scoped_camera
@@ -38,7 +37,6 @@ async def camera_page(request: web.Request) -> web.StreamResponse:
     day = _day(request)
     start = utc_us(datetime.combine(day, datetime.min.time(), timezone.utc))
     status = runtime.cameras.status(camera.name) if runtime.cameras else None
-    status = fresh(runtime, status) if status is not None else None
     pipeline = runtime.analysis.cameras.get(camera.name) if runtime.analysis is not None else None
     return render(request, "camera.html", camera=camera, cam_status=status, day=day,
                   prev_day=day - timedelta(days=1), next_day=day + timedelta(days=1),

@@ -9,7 +9,6 @@ from aiohttp import web
 from nvr.adoption import suggested_name
 from nvr.camera_worker import CameraStatus
 from nvr.web import query_params as qp
-from nvr.web.camera_stats import fresh
 from nvr.web.keys import RUNTIME_KEY, USER_KEY
 from nvr.web.permissions import allowed, require
 from nvr.web.routes.camera_filter import CameraFilter
@@ -30,7 +29,7 @@ def _visible(request: web.Request) -> list[CameraStatus]:
     runtime = request.app[RUNTIME_KEY]
     statuses = runtime.cameras.statuses() if runtime.cameras else []
     visible = {c.name for c in visible_cameras(request)}
-    return [fresh(runtime, s) for s in statuses if s.name in visible]
+    return [s for s in statuses if s.name in visible]
 
 
 def _analysis(request: web.Request, name: str) -> dict[str, Any] | None:
@@ -125,7 +124,7 @@ async def camera_list_json(request: web.Request) -> web.StreamResponse:
     for cam in page.cut(shown):
         status = workers.status(cam.name) if workers else None
         if status is not None:
-            rows.append(_as_json(fresh(runtime, status), _analysis(request, cam.name)))
+            rows.append(_as_json(status, _analysis(request, cam.name)))
     return web.json_response({"cameras": rows, **qp.page_json(request, page, len(shown))})
 
 

@@ -11,7 +11,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from nvr.runtime import Runtime
-from nvr.web.camera_stats import current_stats
 from nvr.web.keys import RUNTIME_KEY, USER_KEY
 from nvr.web.routes.scope import visible_cameras
 
@@ -57,7 +56,7 @@ async def gather(runtime: Runtime, cameras: list[str], full: bool) -> list[Metri
         if status.name not in wanted or status.state == "elsewhere":
             continue  # a cluster node reports the cameras it records; another node reports the rest
         up.add_metric([status.name, status.state], 1.0 if status.state in ("recording", "online") else 0.0)
-        s = current_stats(runtime, status)
+        s = status.stats
         if s is not None:
             fps.add_metric([status.name], s.fps)
             bitrate.add_metric([status.name], s.bitrate_bps)
