@@ -90,7 +90,10 @@ class ClipSpec:
         """Cache file name for ``variant``: readable prefix plus a hash of everything that matters."""
         w, h = self.size(variant)
         scene = "" if self.scene == "street" else f"|{self.scene}"
-        params = f"{CLIP_VERSION}|{w}x{h}|{self.fps}|{self.duration}|{self.gop}|{self.preset}|{self.crf}|{font_signature()}|{av.__version__}{scene}"
+        params = (
+            f"{CLIP_VERSION}|{w}x{h}|{self.fps}|{self.duration}|{self.gop}|{self.preset}|{self.crf}|"
+            f"{font_signature()}|{av.__version__}{scene}"
+        )
         digest = hashlib.sha256(params.encode()).hexdigest()[:12]
         return f"clip-v{CLIP_VERSION}-{variant}-{w}x{h}-{self.fps}fps-{self.frame_count}f-{digest}.h264"
 
@@ -275,7 +278,11 @@ def read_clip(path: Path, variant: str, spec: ClipSpec = DEFAULT_SPEC) -> Clip:
             for packet in container.demux(video=0):
                 if packet.size == 0:
                     continue
-                nals = [n for n in h264.split_annexb(bytes(packet)) if h264.nal_type(n) not in (h264.NAL_AUD, h264.NAL_SEI, h264.NAL_FILLER)]
+                nals = [
+                    n
+                    for n in h264.split_annexb(bytes(packet))
+                    if h264.nal_type(n) not in (h264.NAL_AUD, h264.NAL_SEI, h264.NAL_FILLER)
+                ]
                 types = [h264.nal_type(n) for n in nals]
                 keyframe = h264.NAL_IDR in types
                 if keyframe:

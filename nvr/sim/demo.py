@@ -26,15 +26,15 @@ def _demo_secret(path: Path, make: callable) -> str:
 
 def demo_config(fleet: SimFleet, port: int) -> str:
     """The demo's config: SQLite and footage under the demo folder, discovery on loopback only."""
-    half = {c.name for c in fleet.cameras[len(fleet.cameras) // 2:]}
+    half = {c.name for c in fleet.cameras[len(fleet.cameras) // 2 :]}
     return (
         "# Written by `nvr demo` on each start; edit config.example.toml for a real install.\n"
-        f"[server]\nhost = \"127.0.0.1\"\nport = {port}\n\n"
-        "[storage]\nroot = \"storage\"\n\n"
+        f'[server]\nhost = "127.0.0.1"\nport = {port}\n\n'
+        '[storage]\nroot = "storage"\n\n'
         "[discovery]\nenabled = true\ninterval_minutes = 10\n"
-        "interface = \"127.0.0.1\"  # multicast pinned to loopback: the demo never probes a real network\n"
+        'interface = "127.0.0.1"  # multicast pinned to loopback: the demo never probes a real network\n'
         f"port = {fleet.discovery.port if fleet.discovery else 3702}\n"
-        f"username = \"{fleet.username}\"\npassword = {{ env = \"{SIM_PASSWORD_ENV}\" }}\n\n"
+        f'username = "{fleet.username}"\npassword = {{ env = "{SIM_PASSWORD_ENV}" }}\n\n'
         "# The second half of the cameras give only ONVIF: nvr asks them for their stream URIs.\n"
         + fleet.cameras_toml(SIM_PASSWORD_ENV, onvif_only=half)
     )
@@ -53,7 +53,10 @@ async def run_demo(folder: Path, cameras: int = 4, port: int = 8080) -> int:
         print(f"{cameras} simulated cameras on 127.0.0.1 (RTSP port {fleet.rtsp.port}); config: {config}")
 
         def ready(server: Server) -> None:
-            print(f"\n  Open {server.url}  and log in as  admin / {admin_password}\n"
-                  f"  (kept in {folder / 'admin-password'}; Ctrl-C stops the demo)\n", flush=True)
+            print(
+                f"\n  Open {server.url}  and log in as  admin / {admin_password}\n"
+                f"  (kept in {folder / 'admin-password'}; Ctrl-C stops the demo)\n",
+                flush=True,
+            )
 
         return await serve(config, announce=lambda text: None, ready=ready)

@@ -74,7 +74,5 @@ class Faults:
     def active(self) -> dict[str, Any]:
         """Return the switches that are currently set (for logging)."""
         return {
-            f.name: getattr(self, f.name)
-            for f in fields(self)
-            if f.init and getattr(self, f.name) not in (None, False)
+            f.name: getattr(self, f.name) for f in fields(self) if f.init and getattr(self, f.name) not in (None, False)
         }

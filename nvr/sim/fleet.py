@@ -50,9 +50,17 @@ class SimCamera:
 class SimFleet:
     """``async with SimFleet(4) as fleet:`` runs 4 cameras on loopback."""
 
-    def __init__(self, count: int, host: str = "127.0.0.1", rtsp_port: int = 0, onvif_port_base: int = 0,
-                 discovery_port: int | None = 3702, username: str = "admin", password: str = "sim-password",
-                 prefix: str = "cam"):
+    def __init__(
+        self,
+        count: int,
+        host: str = "127.0.0.1",
+        rtsp_port: int = 0,
+        onvif_port_base: int = 0,
+        discovery_port: int | None = 3702,
+        username: str = "admin",
+        password: str = "sim-password",
+        prefix: str = "cam",
+    ):
         if count < 1:
             raise ValueError("a fleet needs at least one camera")
         self.count, self.host = count, host
@@ -83,18 +91,30 @@ class SimFleet:
             main, sub = self.rtsp.url(name, "main"), self.rtsp.url(name, "sub")
             kel, kec, lat, lon = PLACES[i % len(PLACES)]
             device = OnvifDevice(
-                name=name, host=self.host, port=self._onvif_port_base + i if self._onvif_port_base else 0,
-                username=self.username, password=self.password, rtsp_main_url=main, rtsp_sub_url=sub,
-                info=DeviceInfo(manufacturer="nvr-sim", model="SimCam 1", firmware="0.1",
-                                serial=f"SIM-{i + 1:04d}", hardware_id="sim"),
+                name=name,
+                host=self.host,
+                port=self._onvif_port_base + i if self._onvif_port_base else 0,
+                username=self.username,
+                password=self.password,
+                rtsp_main_url=main,
+                rtsp_sub_url=sub,
+                info=DeviceInfo(
+                    manufacturer="nvr-sim",
+                    model="SimCam 1",
+                    firmware="0.1",
+                    serial=f"SIM-{i + 1:04d}",
+                    hardware_id="sim",
+                ),
                 location=kel,
             )
             await device.start()
-            self.cameras.append(SimCamera(name, kel, kec, lat + i // len(PLACES) * 0.002, lon, main, sub,
-                                          device, faults))
+            self.cameras.append(
+                SimCamera(name, kel, kec, lat + i // len(PLACES) * 0.002, lon, main, sub, device, faults)
+            )
         if self._discovery_port is not None:
-            self.discovery = WsDiscoveryResponder([c.onvif for c in self.cameras], interface=self.host,
-                                                  port=self._discovery_port)
+            self.discovery = WsDiscoveryResponder(
+                [c.onvif for c in self.cameras], interface=self.host, port=self._discovery_port
+            )
             await self.discovery.start()
 
     async def stop(self) -> None:
@@ -127,8 +147,16 @@ class SimFleet:
         return "\n\n".join(out) + "\n"
 
 
-async def run_fleet(count: int, host: str, rtsp_port: int, onvif_port_base: int, discovery_port: int,
-                    username: str, password: str, config_out: str | None) -> int:
+async def run_fleet(
+    count: int,
+    host: str,
+    rtsp_port: int,
+    onvif_port_base: int,
+    discovery_port: int,
+    username: str,
+    password: str,
+    config_out: str | None,
+) -> int:
     """``nvr sim``: serve until SIGINT/SIGTERM, printing where each camera is."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -96,7 +96,13 @@ class TcpInterleavedSink:
 class UdpSink:
     """Sends RTP/RTCP as UDP datagrams to the client's port pair on loopback (RTP/AVP)."""
 
-    def __init__(self, rtp: asyncio.DatagramTransport, rtcp: asyncio.DatagramTransport, rtp_addr: tuple[str, int], rtcp_addr: tuple[str, int]) -> None:
+    def __init__(
+        self,
+        rtp: asyncio.DatagramTransport,
+        rtcp: asyncio.DatagramTransport,
+        rtp_addr: tuple[str, int],
+        rtcp_addr: tuple[str, int],
+    ) -> None:
         self._rtp, self._rtcp = rtp, rtcp
         self.rtp_addr, self.rtcp_addr = rtp_addr, rtcp_addr
 
@@ -241,7 +247,9 @@ class RtpStreamer:
     def _send_report(self, now: float) -> None:
         assert self._start is not None
         rtp_now = self.ts_base + self._ts_offset + round((now - self._start) * CLOCK_RATE)
-        self.sink.send_rtcp(rtcp_sender_report(self.ssrc, time.time(), rtp_now, self.packets_sent, self.octets_sent, self.cname))
+        self.sink.send_rtcp(
+            rtcp_sender_report(self.ssrc, time.time(), rtp_now, self.packets_sent, self.octets_sent, self.cname)
+        )
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -275,7 +283,9 @@ class RtpStreamer:
                 index = self._k % len(self._current.payloads)
                 if self._pending is not None and self._pending.clip.frames[index].keyframe:
                     self._current, self._pending = self._pending, None
-                    log.info("ssrc %08x: switched to %dx%d", self.ssrc, self._current.clip.width, self._current.clip.height)
+                    log.info(
+                        "ssrc %08x: switched to %dx%d", self.ssrc, self._current.clip.width, self._current.clip.height
+                    )
                 keyframe = self._current.clip.frames[index].keyframe
                 if self._need_key and not keyframe:
                     self._k += 1

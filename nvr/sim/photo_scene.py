@@ -85,8 +85,9 @@ class RedBallScene(PhotoScene):
         u = (index % self.frame_count) / self.frame_count
         cx = round(self.width / 2 + (self.width / 2 - 2 * self.RADIUS) * math.sin(2 * math.pi * u))
         cy = self.height - 60 - self.RADIUS
-        ImageDraw.Draw(img).ellipse([cx - self.RADIUS, cy - self.RADIUS, cx + self.RADIUS, cy + self.RADIUS],
-                                    fill=(230, 20, 20))
+        ImageDraw.Draw(img).ellipse(
+            [cx - self.RADIUS, cy - self.RADIUS, cx + self.RADIUS, cy + self.RADIUS], fill=(230, 20, 20)
+        )
         return img
 
 

@@ -22,8 +22,13 @@ class PlateScene:
     ``objects(index)`` for the ground truth (cars and plates, with the plate text).
     """
 
-    def __init__(self, fps: int, duration: float, plate_height: int = DEFAULT_PLATE_HEIGHT,
-                 plates: tuple[str, ...] = PLATE_SCENE_PLATES) -> None:
+    def __init__(
+        self,
+        fps: int,
+        duration: float,
+        plate_height: int = DEFAULT_PLATE_HEIGHT,
+        plates: tuple[str, ...] = PLATE_SCENE_PLATES,
+    ) -> None:
         if not 12 <= plate_height <= 200:
             raise ValueError("plate height must be 12-200 px")
         self.fps, self.duration, self.plates = fps, duration, plates
@@ -72,8 +77,10 @@ class PlateScene:
         which, left, top = car
         probe = Image.new("RGB", (self.width, self.height))
         px0, py0, px1, py1 = draw_car(probe, left, top, self._plates[which], (0, 0, 0))
-        return [SceneObject("car", (left, top, left + self._car_w, top + self._car_h)),
-                SceneObject("plate", (px0, py0, px1, py1), self.plates[which])]
+        return [
+            SceneObject("car", (left, top, left + self._car_w, top + self._car_h)),
+            SceneObject("plate", (px0, py0, px1, py1), self.plates[which]),
+        ]
 
     def _draw_clock(self, d: ImageDraw.ImageDraw, index: int) -> None:
         seconds, frame = divmod(index, self.fps)

@@ -23,13 +23,14 @@ def random_plate(rng: random.Random) -> str:
     """A random valid plate in display form; half of them are Jakarta's ``B``."""
     region = "B" if rng.random() < 0.5 else rng.choice(sorted(REGIONS))
     digits = rng.choices((1, 2, 3, 4), weights=(1, 2, 3, 6))[0]
-    number = str(rng.randint(10 ** (digits - 1), 10 ** digits - 1))
+    number = str(rng.randint(10 ** (digits - 1), 10**digits - 1))
     suffix = "".join(rng.choice(_LETTERS) for _ in range(rng.choices((0, 1, 2, 3), weights=(1, 2, 4, 5))[0]))
     return " ".join(p for p in (region, number, suffix) if p)
 
 
-def _text_image(text: str, size: tuple[int, int], fill: tuple[int, int, int], background: tuple[int, int, int]
-                ) -> Image.Image:
+def _text_image(
+    text: str, size: tuple[int, int], fill: tuple[int, int, int], background: tuple[int, int, int]
+) -> Image.Image:
     """``text`` in the bold font squeezed into ``size``: plates use a condensed typeface."""
     font = _font("bold", 200)
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
@@ -71,26 +72,44 @@ def car_size(plate_height: int) -> tuple[int, int]:
     return round(plate_height * 11.0), round(plate_height * 6.0)
 
 
-def draw_car(img: Image.Image, left: int, top: int, plate: Image.Image, body: tuple[int, int, int]) -> tuple[
-        int, int, int, int]:
+def draw_car(
+    img: Image.Image, left: int, top: int, plate: Image.Image, body: tuple[int, int, int]
+) -> tuple[int, int, int, int]:
     """A car from behind at ``(left, top)`` sized for ``plate``; returns the plate's box in ``img``."""
     w, h = car_size(plate.height)
     d = ImageDraw.Draw(img)
     u = h / 100  # car units: the car is 100 high
     d.ellipse([left - 2 * u, top + 92 * u, left + w + 2 * u, top + 104 * u], fill=(40, 40, 42))  # shadow
     for wx in (left + 5 * u, left + w - 19 * u):
-        d.rounded_rectangle([wx, top + 72 * u, wx + 14 * u, top + 100 * u], radius=max(1, int(3 * u)),
-                            fill=(18, 18, 18))
-    d.polygon([(left + 15 * u, top), (left + w - 15 * u, top), (left + w - 7 * u, top + 40 * u),
-               (left + 7 * u, top + 40 * u)], fill=body)
-    d.polygon([(left + 19 * u, top + 5 * u), (left + w - 19 * u, top + 5 * u), (left + w - 11 * u, top + 37 * u),
-               (left + 11 * u, top + 37 * u)], fill=(55, 70, 85))
+        d.rounded_rectangle(
+            [wx, top + 72 * u, wx + 14 * u, top + 100 * u], radius=max(1, int(3 * u)), fill=(18, 18, 18)
+        )
+    d.polygon(
+        [
+            (left + 15 * u, top),
+            (left + w - 15 * u, top),
+            (left + w - 7 * u, top + 40 * u),
+            (left + 7 * u, top + 40 * u),
+        ],
+        fill=body,
+    )
+    d.polygon(
+        [
+            (left + 19 * u, top + 5 * u),
+            (left + w - 19 * u, top + 5 * u),
+            (left + w - 11 * u, top + 37 * u),
+            (left + 11 * u, top + 37 * u),
+        ],
+        fill=(55, 70, 85),
+    )
     d.rounded_rectangle([left, top + 38 * u, left + w, top + 90 * u], radius=max(1, int(8 * u)), fill=body)
     for lx in (left + 3 * u, left + w - 25 * u):
-        d.rounded_rectangle([lx, top + 46 * u, lx + 22 * u, top + 56 * u], radius=max(1, int(2 * u)),
-                            fill=(200, 20, 25))
-    d.rounded_rectangle([left + u, top + 80 * u, left + w - u, top + 92 * u], radius=max(1, int(3 * u)),
-                        fill=(50, 50, 52))  # bumper
+        d.rounded_rectangle(
+            [lx, top + 46 * u, lx + 22 * u, top + 56 * u], radius=max(1, int(2 * u)), fill=(200, 20, 25)
+        )
+    d.rounded_rectangle(
+        [left + u, top + 80 * u, left + w - u, top + 92 * u], radius=max(1, int(3 * u)), fill=(50, 50, 52)
+    )  # bumper
     px = round(left + (w - plate.width) / 2)
     py = round(top + 62 * u - plate.height / 2)
     img.paste(plate, (px, py))

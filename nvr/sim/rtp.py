@@ -56,7 +56,9 @@ def packetize_clip(clip: Clip, max_payload: int = DEFAULT_MAX_PAYLOAD) -> tuple[
         return payloads
 
 
-def rtp_packets(payloads: tuple[bytes, ...], seq: int, timestamp: int, ssrc: int, payload_type: int = PAYLOAD_TYPE) -> list[bytes]:
+def rtp_packets(
+    payloads: tuple[bytes, ...], seq: int, timestamp: int, ssrc: int, payload_type: int = PAYLOAD_TYPE
+) -> list[bytes]:
     """Full RTP packets for one access unit starting at sequence number ``seq``."""
     last = len(payloads) - 1
     ts = timestamp & 0xFFFFFFFF
@@ -78,7 +80,9 @@ def ntp_timestamp(unix_time: float) -> int:
     return ((seconds + NTP_EPOCH_OFFSET) << 32) | fraction
 
 
-def rtcp_sender_report(ssrc: int, unix_time: float, rtp_timestamp: int, packet_count: int, octet_count: int, cname: str = "nvr-sim") -> bytes:
+def rtcp_sender_report(
+    ssrc: int, unix_time: float, rtp_timestamp: int, packet_count: int, octet_count: int, cname: str = "nvr-sim"
+) -> bytes:
     """A compound RTCP packet: sender report (no report blocks) followed by SDES CNAME."""
     ntp = ntp_timestamp(unix_time)
     sr = struct.pack(

@@ -116,7 +116,12 @@ class RtspServer:
         if self.enable_udp:
             self.udp = await _open_udp_pair(self, self.host)
         self._watchdog = asyncio.get_running_loop().create_task(self._expire_sessions(), name="rtsp-session-timeout")
-        log.info("RTSP simulator listening on rtsp://%s:%d/ (udp %s)", self.host, self.port, self.udp and f"{self.udp.rtp_port}-{self.udp.rtcp_port}")
+        log.info(
+            "RTSP simulator listening on rtsp://%s:%d/ (udp %s)",
+            self.host,
+            self.port,
+            self.udp and f"{self.udp.rtp_port}-{self.udp.rtcp_port}",
+        )
 
     async def stop(self) -> None:
         """Stop listening, close every connection and session."""
@@ -148,7 +153,9 @@ class RtspServer:
         await self.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.stop()
 
     # ------------------------------------------------------------------ cameras
@@ -219,12 +226,18 @@ class RtspServer:
 
     def active_sessions(self, camera: str | None = None) -> int:
         """Number of sessions (optionally of one camera) that are sending media."""
-        return sum(1 for s in self._sessions.values() if s.streamer.playing and (camera is None or s.camera.name == camera))
+        return sum(
+            1 for s in self._sessions.values() if s.streamer.playing and (camera is None or s.camera.name == camera)
+        )
 
     def touch_udp_peer(self, addr: tuple[str, int]) -> None:
         """Keep-alive from a UDP client (RTCP receiver report or punch packet)."""
         for session in self._sessions.values():
-            if session.udp_peer is not None and session.udp_peer[0] == addr[0] and addr[1] in (session.udp_peer[1], session.udp_peer[1] - 1):
+            if (
+                session.udp_peer is not None
+                and session.udp_peer[0] == addr[0]
+                and addr[1] in (session.udp_peer[1], session.udp_peer[1] - 1)
+            ):
                 session.touch()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -22,7 +22,17 @@ def parse_auth_params(value: str) -> dict[str, str]:
     return {m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3)) for m in _PARAM.finditer(value)}
 
 
-def digest_response(username: str, password: str, realm: str, method: str, uri: str, nonce: str, qop: str | None = None, nc: str = "", cnonce: str = "") -> str:
+def digest_response(
+    username: str,
+    password: str,
+    realm: str,
+    method: str,
+    uri: str,
+    nonce: str,
+    qop: str | None = None,
+    nc: str = "",
+    cnonce: str = "",
+) -> str:
     """The RFC 2617 MD5 ``response`` value (also used by tests to act as a client)."""
     ha1 = _md5(f"{username}:{realm}:{password}")
     ha2 = _md5(f"{method}:{uri}")

@@ -180,13 +180,17 @@ class RtspConnection:
         return camera, target.stream
 
     # ------------------------------------------------------------------ methods
-    async def _on_options(self, request: RtspRequest, target: _Target | None, session: RtspSession | None) -> RtspResponse:
+    async def _on_options(
+        self, request: RtspRequest, target: _Target | None, session: RtspSession | None
+    ) -> RtspResponse:
         response = RtspResponse(200).add("Public", PUBLIC_METHODS)
         if session:
             response.add("Session", self._session_header(session))
         return response
 
-    async def _on_describe(self, request: RtspRequest, target: _Target | None, session: RtspSession | None) -> RtspResponse:
+    async def _on_describe(
+        self, request: RtspRequest, target: _Target | None, session: RtspSession | None
+    ) -> RtspResponse:
         found = self._lookup(target)
         if isinstance(found, RtspResponse):
             return found
@@ -199,12 +203,16 @@ class RtspConnection:
             .add("Content-Base", self.server.url(camera.name, stream) + "/")
         )
 
-    async def _on_setup(self, request: RtspRequest, target: _Target | None, session: RtspSession | None) -> RtspResponse:
+    async def _on_setup(
+        self, request: RtspRequest, target: _Target | None, session: RtspSession | None
+    ) -> RtspResponse:
         found = self._lookup(target)
         if isinstance(found, RtspResponse):
             return found
         camera, stream = found
-        specs = [s for s in parse_transport(request.header("transport", "") or "") if not s.multicast and s.mode == "PLAY"]
+        specs = [
+            s for s in parse_transport(request.header("transport", "") or "") if not s.multicast and s.mode == "PLAY"
+        ]
         spec = next((s for s in specs if s.lower == "TCP" or (s.client_port and self.server.udp is not None)), None)
         if spec is None:
             return RtspResponse(461)
@@ -227,13 +235,15 @@ class RtspConnection:
             settings=self.server.settings,
             cname=f"{camera.name}-{stream}@nvr-sim",
         )
-        transport += f";ssrc={streamer.ssrc:08X};mode=\"PLAY\""
+        transport += f';ssrc={streamer.ssrc:08X};mode="PLAY"'
         loop_time = asyncio.get_running_loop().time()
         new = RtspSession(session_id, camera, stream, self, streamer, transport, loop_time, udp_peer)
         box.append(new)
         self.sessions[session_id] = new
         self.server.register_session(new)
-        log.debug("SETUP %s/%s session %s over %s", camera.name, stream, session_id, "TCP" if spec.lower == "TCP" else "UDP")
+        log.debug(
+            "SETUP %s/%s session %s over %s", camera.name, stream, session_id, "TCP" if spec.lower == "TCP" else "UDP"
+        )
         return RtspResponse(200).add("Transport", transport).add("Session", self._session_header(new))
 
     def _make_sink(self, spec: TransportSpec) -> tuple[MediaSink, str, tuple[str, int] | None]:
@@ -269,13 +279,17 @@ class RtspConnection:
             .add("RTP-Info", f"url={track_url};seq={seq};rtptime={rtp_time}")
         )
 
-    async def _on_pause(self, request: RtspRequest, target: _Target | None, session: RtspSession | None) -> RtspResponse:
+    async def _on_pause(
+        self, request: RtspRequest, target: _Target | None, session: RtspSession | None
+    ) -> RtspResponse:
         if session is None or session.connection is not self:
             return RtspResponse(454)
         await session.streamer.pause()
         return RtspResponse(200).add("Session", self._session_header(session))
 
-    async def _on_get_parameter(self, request: RtspRequest, target: _Target | None, session: RtspSession | None) -> RtspResponse:
+    async def _on_get_parameter(
+        self, request: RtspRequest, target: _Target | None, session: RtspSession | None
+    ) -> RtspResponse:
         response = RtspResponse(200)
         if session:
             response.add("Session", self._session_header(session))
@@ -283,7 +297,9 @@ class RtspConnection:
 
     _on_set_parameter = _on_get_parameter
 
-    async def _on_teardown(self, request: RtspRequest, target: _Target | None, session: RtspSession | None) -> RtspResponse:
+    async def _on_teardown(
+        self, request: RtspRequest, target: _Target | None, session: RtspSession | None
+    ) -> RtspResponse:
         if session is None or session.connection is not self:
             return RtspResponse(454)
         await self._remove_session(session)

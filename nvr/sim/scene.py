@@ -149,7 +149,9 @@ class SceneRenderer:
         for walker in _WALKERS:
             x = self._walker_x(walker, u)
             w = int(walker.height * 0.42)
-            out.append(SceneObject("person", (int(x - w / 2), walker.feet_y - walker.height, int(x + w / 2), walker.feet_y)))
+            out.append(
+                SceneObject("person", (int(x - w / 2), walker.feet_y - walker.height, int(x + w / 2), walker.feet_y))
+            )
         for car in _SIDE_CARS:
             x = self._side_car_x(car, u)
             out.append(SceneObject("car", (int(x), car.wheels_y - 100, int(x + car.length), car.wheels_y)))
@@ -240,7 +242,9 @@ class SceneRenderer:
         leg_len, arm_len = 0.47 * H, 0.36 * H
         darker = lambda c: tuple(int(v * 0.7) for v in c)  # noqa: E731
 
-        def limb(origin: tuple[float, float], angle: float, length: float, width: float, colour: tuple[int, int, int]) -> tuple[float, float]:
+        def limb(
+            origin: tuple[float, float], angle: float, length: float, width: float, colour: tuple[int, int, int]
+        ) -> tuple[float, float]:
             ex = origin[0] + math.sin(angle) * length * w.direction
             ey = origin[1] + math.cos(angle) * length
             d.line([origin, (ex, ey)], fill=colour, width=max(int(width), 1))
@@ -251,13 +255,24 @@ class SceneRenderer:
 
         def foot(end: tuple[float, float], colour: tuple[int, int, int]) -> None:
             fx, fy = end
-            d.ellipse([fx - 0.03 * H + 0.03 * H * w.direction, fy - 0.02 * H, fx + 0.03 * H + 0.035 * H * w.direction, fy + 0.015 * H], fill=colour)
+            d.ellipse(
+                [
+                    fx - 0.03 * H + 0.03 * H * w.direction,
+                    fy - 0.02 * H,
+                    fx + 0.03 * H + 0.035 * H * w.direction,
+                    fy + 0.015 * H,
+                ],
+                fill=colour,
+            )
 
         leg_w, arm_w = 0.085 * H, 0.055 * H
         # far limbs first (darker), then torso and head, then near limbs
         foot(limb(hip, -0.42 * swing, leg_len, leg_w, darker(w.pants)), (25, 25, 25))
         hand = limb(shoulder, 0.45 * swing, arm_len, arm_w, darker(w.shirt))
-        d.ellipse([hand[0] - arm_w * 0.6, hand[1] - arm_w * 0.6, hand[0] + arm_w * 0.6, hand[1] + arm_w * 0.6], fill=darker(w.skin))
+        d.ellipse(
+            [hand[0] - arm_w * 0.6, hand[1] - arm_w * 0.6, hand[0] + arm_w * 0.6, hand[1] + arm_w * 0.6],
+            fill=darker(w.skin),
+        )
         half = 0.1 * H
         d.rounded_rectangle([cx - half, top + 0.15 * H, cx + half, top + 0.56 * H], radius=int(0.05 * H), fill=w.shirt)
         d.rectangle([cx - 0.025 * H, top + 0.11 * H, cx + 0.025 * H, top + 0.16 * H], fill=w.skin)  # neck
@@ -265,10 +280,20 @@ class SceneRenderer:
         hc = (cx + 0.01 * H * w.direction, top + r)
         d.ellipse([hc[0] - r, hc[1] - r, hc[0] + r, hc[1] + r * 1.1], fill=w.skin)
         d.chord([hc[0] - r, hc[1] - r * 1.05, hc[0] + r, hc[1] + r * 0.9], 180, 360, fill=w.hair)
-        d.ellipse([hc[0] - r * (1.0 if w.direction > 0 else 0.1), hc[1] - r, hc[0] + r * (0.1 if w.direction > 0 else 1.0), hc[1] + r * 0.4], fill=w.hair)
+        d.ellipse(
+            [
+                hc[0] - r * (1.0 if w.direction > 0 else 0.1),
+                hc[1] - r,
+                hc[0] + r * (0.1 if w.direction > 0 else 1.0),
+                hc[1] + r * 0.4,
+            ],
+            fill=w.hair,
+        )
         foot(limb(hip, 0.42 * swing, leg_len, leg_w, w.pants), (15, 15, 15))
         hand = limb(shoulder, -0.45 * swing, arm_len, arm_w, w.shirt)
-        d.ellipse([hand[0] - arm_w * 0.6, hand[1] - arm_w * 0.6, hand[0] + arm_w * 0.6, hand[1] + arm_w * 0.6], fill=w.skin)
+        d.ellipse(
+            [hand[0] - arm_w * 0.6, hand[1] - arm_w * 0.6, hand[0] + arm_w * 0.6, hand[1] + arm_w * 0.6], fill=w.skin
+        )
 
     # ------------------------------------------------------------------- cars
     def _draw_side_car(self, d: ImageDraw.ImageDraw, c: _SideCar, x: float) -> None:
@@ -279,16 +304,31 @@ class SceneRenderer:
         d.ellipse([x + 10, base - 8, x + L - 10, base + 6], fill=(45, 45, 48))  # shadow
         body_top, body_bot = base - 62, base - 18
         d.rounded_rectangle([x, body_top, x + L, body_bot], radius=16, fill=c.body)
-        cabin = [(front(0.22), body_top + 2), (front(0.33), base - 98), (front(0.70), base - 98), (front(0.84), body_top + 2)]
+        cabin = [
+            (front(0.22), body_top + 2),
+            (front(0.33), base - 98),
+            (front(0.70), base - 98),
+            (front(0.84), body_top + 2),
+        ]
         d.polygon(cabin, fill=c.body)
         glass = (150, 185, 210)
-        d.polygon([(front(0.25), body_top), (front(0.35), base - 92), (front(0.51), base - 92), (front(0.51), body_top)], fill=glass)
-        d.polygon([(front(0.54), body_top), (front(0.54), base - 92), (front(0.68), base - 92), (front(0.80), body_top)], fill=glass)
+        d.polygon(
+            [(front(0.25), body_top), (front(0.35), base - 92), (front(0.51), base - 92), (front(0.51), body_top)],
+            fill=glass,
+        )
+        d.polygon(
+            [(front(0.54), body_top), (front(0.54), base - 92), (front(0.68), base - 92), (front(0.80), body_top)],
+            fill=glass,
+        )
         d.line([(front(0.52), body_top), (front(0.52), body_bot)], fill=(30, 30, 30), width=2)  # door gap
         hx = front(0.02)
-        d.rectangle([min(hx, front(0.0)) - 3, body_top + 10, max(hx, front(0.0)) + 3, body_top + 20], fill=(250, 245, 200))
+        d.rectangle(
+            [min(hx, front(0.0)) - 3, body_top + 10, max(hx, front(0.0)) + 3, body_top + 20], fill=(250, 245, 200)
+        )
         tx = front(0.98)
-        d.rectangle([min(tx, front(1.0)) - 3, body_top + 10, max(tx, front(1.0)) + 3, body_top + 20], fill=(200, 20, 20))
+        d.rectangle(
+            [min(tx, front(1.0)) - 3, body_top + 10, max(tx, front(1.0)) + 3, body_top + 20], fill=(200, 20, 20)
+        )
         for f in (0.18, 0.80):
             wx = front(f)
             d.ellipse([wx - 24, base - 46, wx + 24, base + 2], fill=(20, 20, 20))
@@ -304,7 +344,9 @@ class SceneRenderer:
         for wx in (x + 22, x + W - 82):  # tyres
             d.rounded_rectangle([wx, bot - 60, wx + 60, bot], radius=10, fill=(18, 18, 18))
         d.polygon([(x + 70, top + 10), (x + W - 70, top + 10), (x + W - 30, top + 100), (x + 30, top + 100)], fill=body)
-        d.polygon([(x + 84, top + 22), (x + W - 84, top + 22), (x + W - 48, top + 96), (x + 48, top + 96)], fill=(55, 70, 85))
+        d.polygon(
+            [(x + 84, top + 22), (x + W - 84, top + 22), (x + W - 48, top + 96), (x + 48, top + 96)], fill=(55, 70, 85)
+        )
         d.rounded_rectangle([x, top + 96, x + W, bot - 28], radius=24, fill=body)
         d.rectangle([x + 6, top + 124, x + W - 6, top + 130], fill=(170, 172, 176))  # trunk lid line
         for lx in (x + 14, x + W - 104):
@@ -340,4 +382,3 @@ class SceneRenderer:
         x0, y0, x1, y1 = d.textbbox((24, 20), text, font=font)
         d.rectangle([x0 - 10, y0 - 8, x1 + 10, y1 + 8], fill=(0, 0, 0))
         d.text((24, 20), text, font=font, fill=(255, 255, 255))
-

@@ -24,7 +24,8 @@ def build_sdp(clip: Clip, title: str, session_id: int, host: str = "127.0.0.1") 
         f"m=video 0 RTP/AVP {PAYLOAD_TYPE}",
         f"b=AS:{kbps}",
         f"a=rtpmap:{PAYLOAD_TYPE} H264/{CLOCK_RATE}",
-        f"a=fmtp:{PAYLOAD_TYPE} packetization-mode=1;profile-level-id={clip.profile_level_id};sprop-parameter-sets={clip.sprop_parameter_sets}",
+        f"a=fmtp:{PAYLOAD_TYPE} packetization-mode=1;profile-level-id={clip.profile_level_id};"
+        f"sprop-parameter-sets={clip.sprop_parameter_sets}",
         f"a=framerate:{clip.fps}",
         f"a=x-dimensions:{clip.width},{clip.height}",
         "a=recvonly",

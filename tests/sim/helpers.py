@@ -46,7 +46,9 @@ class NotInterleaved(Exception):
 class RawRtspClient:
     """A minimal RTSP client over a real socket, for checking the wire protocol."""
 
-    def __init__(self, host: str, port: int, username: str | None = None, password: str | None = None, rcvbuf: int | None = None) -> None:
+    def __init__(
+        self, host: str, port: int, username: str | None = None, password: str | None = None, rcvbuf: int | None = None
+    ) -> None:
         self.host, self.port = host, port
         self.username, self.password = username, password
         self.rcvbuf = rcvbuf
@@ -84,9 +86,20 @@ class RawRtspClient:
             return None
         c = self._challenge
         response = digest_response(self.username, self.password, c["realm"], method, url, c["nonce"])
-        return f'Digest username="{self.username}", realm="{c["realm"]}", nonce="{c["nonce"]}", uri="{url}", response="{response}"'
+        return (
+            f'Digest username="{self.username}", realm="{c["realm"]}", nonce="{c["nonce"]}", uri="{url}", '
+            f'response="{response}"'
+        )
 
-    async def request(self, method: str, url: str, headers: dict[str, str] | None = None, *, retry_auth: bool = True, timeout: float = 5.0) -> Reply:
+    async def request(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str] | None = None,
+        *,
+        retry_auth: bool = True,
+        timeout: float = 5.0,
+    ) -> Reply:
         """Send a request and wait for its response (interleaved packets meanwhile are queued)."""
         reply = await self._send(method, url, headers, timeout)
         if reply.status == 401 and retry_auth and self.username is not None:
@@ -157,7 +170,9 @@ class RawRtspClient:
                 break
         return out
 
-    async def play(self, url: str, transport: str = "RTP/AVP/TCP;unicast;interleaved=0-1") -> tuple[Reply, Reply, Reply]:
+    async def play(
+        self, url: str, transport: str = "RTP/AVP/TCP;unicast;interleaved=0-1"
+    ) -> tuple[Reply, Reply, Reply]:
         """DESCRIBE, SETUP (track), PLAY; returns the three replies."""
         describe = await self.request("DESCRIBE", url, {"Accept": "application/sdp"})
         assert describe.status == 200, describe

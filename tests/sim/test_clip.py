@@ -17,7 +17,13 @@ from nvr.sim.clip import ClipSpec, ensure_rendered, load_clip, load_clip_async
 from nvr.sim.h264 import NAL_IDR, NAL_PPS, NAL_SPS, nal_type
 from nvr.sim.scene import PLATE_TEXT, SceneRenderer
 
-TINY = ClipSpec(fps=10, duration=1.0, gop_seconds=1.0, sizes=(("main", 160, 90), ("sub", 96, 54), ("alt", 128, 72)), preset="ultrafast")
+TINY = ClipSpec(
+    fps=10,
+    duration=1.0,
+    gop_seconds=1.0,
+    sizes=(("main", 160, 90), ("sub", 96, 54), ("alt", 128, 72)),
+    preset="ultrafast",
+)
 
 
 @pytest.mark.parametrize(("variant", "size"), [("main", (1280, 720)), ("sub", (640, 360)), ("alt", (960, 540))])
@@ -79,7 +85,12 @@ def test_scene_loops_seamlessly_and_moves() -> None:
 
 def test_scene_ground_truth_plate_is_large() -> None:
     scene = SceneRenderer(fps=25, duration=10.0)
-    plates = [o for i in range(scene.frame_count) for o in scene.objects(i) if o.kind == "plate" and o.box[0] >= 0 and o.box[2] <= 1280]
+    plates = [
+        o
+        for i in range(scene.frame_count)
+        for o in scene.objects(i)
+        if o.kind == "plate" and o.box[0] >= 0 and o.box[2] <= 1280
+    ]
     assert all(o.text == PLATE_TEXT for o in plates)
     assert min(o.box[2] - o.box[0] for o in plates) >= 180
     assert len(plates) >= 5 * 25, "plate fully visible for at least 5 s of each loop"

@@ -20,8 +20,18 @@ pytestmark = pytest.mark.slow
 async def start_demo(folder: Path, port: int) -> tuple[asyncio.subprocess.Process, str]:
     env = {k: v for k, v in os.environ.items() if k != "NVR_ADMIN_PASSWORD"}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "nvr", "demo", "--dir", str(folder), "--port", str(port),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env={**env, "PYTHONUNBUFFERED": "1"})
+        sys.executable,
+        "-m",
+        "nvr",
+        "demo",
+        "--dir",
+        str(folder),
+        "--port",
+        str(port),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**env, "PYTHONUNBUFFERED": "1"},
+    )
     out = ""
     async with asyncio.timeout(90):
         while "log in as" not in out:

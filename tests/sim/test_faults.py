@@ -104,7 +104,10 @@ async def test_garbage_ends_a_pyav_stream(rtsp_server: RtspServer) -> None:
 
 
 async def test_garbage_over_udp_is_not_rtp(rtsp_server: RtspServer) -> None:
-    rtp_sock, rtcp_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM), socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rtp_sock, rtcp_sock = (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM),
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM),
+    )
     for s in (rtp_sock, rtcp_sock):
         s.bind(("127.0.0.1", 0))
         s.settimeout(2)

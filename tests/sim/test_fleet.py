@@ -50,10 +50,26 @@ async def test_nvr_sim_command_serves_and_writes_config(tmp_path) -> None:
     out_file = tmp_path / "cams.toml"
     env = {**os.environ, "SIMPW": "pw-cli", "PYTHONUNBUFFERED": "1"}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "nvr", "sim", "--count", "2", "--rtsp-port", str(free_port()),
-        "--onvif-port-base", str(free_port()), "--discovery-port", str(free_udp_port()),
-        "--password-env", "SIMPW", "--write-config", str(out_file),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env)
+        sys.executable,
+        "-m",
+        "nvr",
+        "sim",
+        "--count",
+        "2",
+        "--rtsp-port",
+        str(free_port()),
+        "--onvif-port-base",
+        str(free_port()),
+        "--discovery-port",
+        str(free_udp_port()),
+        "--password-env",
+        "SIMPW",
+        "--write-config",
+        str(out_file),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env=env,
+    )
     text = ""
     try:
         async with asyncio.timeout(60):

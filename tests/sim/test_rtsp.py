@@ -21,7 +21,13 @@ from .helpers import RawRtspClient, frames_from_packets, grab_frames, rtp_header
 
 pytestmark = pytest.mark.timeout(60)
 
-SHORT = ClipSpec(fps=25, duration=1.0, gop_seconds=1.0, sizes=(("main", 320, 180), ("sub", 160, 90), ("alt", 240, 136)), preset="ultrafast")
+SHORT = ClipSpec(
+    fps=25,
+    duration=1.0,
+    gop_seconds=1.0,
+    sizes=(("main", 320, 180), ("sub", 160, 90), ("alt", 240, 136)),
+    preset="ultrafast",
+)
 
 
 def _sdp_attrs(sdp: str) -> dict[str, str]:
@@ -175,8 +181,12 @@ async def test_basic_auth_is_accepted(rtsp_server: RtspServer) -> None:
     token = base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
     bad = base64.b64encode(f"{USERNAME}:nope".encode()).decode()
     async with RawRtspClient("127.0.0.1", rtsp_server.port) as client:
-        assert (await client.request("DESCRIBE", rtsp_server.url("cam01"), {"Authorization": f"Basic {token}"})).status == 200
-        assert (await client.request("DESCRIBE", rtsp_server.url("cam01"), {"Authorization": f"Basic {bad}"})).status == 401
+        assert (
+            await client.request("DESCRIBE", rtsp_server.url("cam01"), {"Authorization": f"Basic {token}"})
+        ).status == 200
+        assert (
+            await client.request("DESCRIBE", rtsp_server.url("cam01"), {"Authorization": f"Basic {bad}"})
+        ).status == 401
 
 
 async def test_error_statuses(rtsp_server: RtspServer) -> None:
@@ -238,7 +248,9 @@ async def test_forty_concurrent_sessions_keep_up() -> None:
         clients = [RawRtspClient("127.0.0.1", server.port) for _ in range(40)]
         for c in clients:
             await c.connect()
-        await asyncio.gather(*(c.play(server.url(f"cam{i // 2:02d}", "main" if i % 2 == 0 else "sub")) for i, c in enumerate(clients)))
+        await asyncio.gather(
+            *(c.play(server.url(f"cam{i // 2:02d}", "main" if i % 2 == 0 else "sub")) for i, c in enumerate(clients))
+        )
         assert server.active_sessions() == 40
         started = time.monotonic()
         results = await asyncio.gather(*(c.collect(3.0) for c in clients))
@@ -277,7 +289,9 @@ async def test_session_timeout_closes_idle_session() -> None:
         server.add_camera("cam01")
         async with RawRtspClient("127.0.0.1", server.port) as client:
             await client.request("DESCRIBE", server.url("cam01"))
-            setup = await client.request("SETUP", server.url("cam01") + "/trackID=0", {"Transport": "RTP/AVP/TCP;unicast;interleaved=0-1"})
+            setup = await client.request(
+                "SETUP", server.url("cam01") + "/trackID=0", {"Transport": "RTP/AVP/TCP;unicast;interleaved=0-1"}
+            )
             assert setup.header("session").endswith("timeout=1")
             data = await asyncio.wait_for(client.reader.read(), 3)  # EOF after the timeout
             assert data == b""
