@@ -62,9 +62,9 @@ def test_bench_analysis_smallest_mode(tmp_path: Path) -> None:
 
 
 def test_bench_export_smallest_mode(tmp_path: Path) -> None:
-    out = run_script("bench_export.py", ["--minutes", "2", "--width", "320", "--height", "180", "--bitrate", "200000",
-                                         "--repeat", "1", "--ttfb-samples", "2", "--cache-dir", str(tmp_path / "cache")],
-                     tmp_path, timeout=180)
+    args = ["--minutes", "2", "--width", "320", "--height", "180", "--bitrate", "200000",
+            "--repeat", "1", "--ttfb-samples", "2", "--cache-dir", str(tmp_path / "cache")]
+    out = run_script("bench_export.py", args, tmp_path, timeout=180)
     assert "nvr export (signed bundle" in out and "nvr clip only" in out and "time to first byte" in out
     assert "bundle verified: 1800 frames, 120.0 s (range 120 s)" in out
     assert "verdict:" in out

@@ -190,7 +190,8 @@ def test_missing_required_keys(tmp_path: Path, models: dict, text: str, key: str
     "value, message",
     [
         ('{ env = "NVR_TEST_DEFINITELY_UNSET" }', "environment variable NVR_TEST_DEFINITELY_UNSET is not set"),
-        ('{ env = "A", file = "/b" }', 'a secret reference has exactly one key, "env" or "file" (got [\'env\', \'file\'])'),
+        ('{ env = "A", file = "/b" }',
+         'a secret reference has exactly one key, "env" or "file" (got [\'env\', \'file\'])'),
         ('{ file = "/nonexistent/nvr/pw" }', "cannot read secret file /nonexistent/nvr/pw: No such file or directory"),
         ("1234", 'expected a string, { env = "NAME" } or { file = "/path" }'),
     ],
@@ -199,7 +200,8 @@ def test_missing_required_keys(tmp_path: Path, models: dict, text: str, key: str
     "where, key",
     [
         ('[discovery]\npassword = {value}\n', "discovery.password"),
-        ('[[cameras]]\nname = "a"\nonvif = {{ host = "127.0.0.1", password = {value} }}\n', "cameras[0].onvif.password"),
+        ('[[cameras]]\nname = "a"\nonvif = {{ host = "127.0.0.1", password = {value} }}\n',
+         "cameras[0].onvif.password"),
         ('[[cameras]]\nname = "a"\n[cameras.stream]\nmain = "rtsp://127.0.0.1/a"\npassword = {value}\n',
          "cameras[0].stream.password"),
     ],

@@ -43,7 +43,8 @@ async def security_headers(request: web.Request, handler: auth.Handler) -> web.S
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault(
-        "Content-Security-Policy", "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; frame-ancestors 'none'"
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; frame-ancestors 'none'",
     )
     return response
 

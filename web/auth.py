@@ -96,7 +96,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         user_id = await runtime.catalog.api_token_user(token_hash(bearer[7:].strip()), _now_us())
         user = await runtime.catalog.get_user_by_id(user_id) if user_id is not None else None
         if user is None or user.disabled:
-            raise web.HTTPUnauthorized(text='{"error": "unknown or revoked API token"}', content_type="application/json")
+            raise web.HTTPUnauthorized(text='{"error": "unknown or revoked API token"}',
+                                       content_type="application/json")
         request[USER_KEY] = user
         request[CSRF_KEY] = ""
         return await handler(request)

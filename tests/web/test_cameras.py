@@ -33,7 +33,8 @@ async def test_states_retry_discovery_and_plugin_errors(write_config, start_serv
         ''')
         async with start_server(config, plugins=[("broken", broken)]) as server:
             cams = server.runtime.cameras
-            await wait_for(lambda: cams.status("good").state == "recording" and cams.status("locked").state == "auth_failed"
+            await wait_for(lambda: cams.status("good").state == "recording"
+                           and cams.status("locked").state == "auth_failed"
                            and len(server.runtime.discovery.devices) == 3, timeout=20)
             await create_user(server.runtime.catalog, "viewer", "viewer-password", "viewer")
             await create_user(server.runtime.catalog, "op-menteng", "operator-password", "operator", "Menteng")
@@ -52,7 +53,8 @@ async def test_states_retry_discovery_and_plugin_errors(write_config, start_serv
                     assert resp.status == 303
                 await wait_for(lambda: cams.status("locked").state == "recording", timeout=4)
                 async with s.post(server.url + "api/cameras/good/retry", headers={"X-CSRF-Token": csrf_of(html)}) as r:
-                    assert r.status == 202 and await r.json() == {"name": "good", "state": "recording", "retrying": True}
+                    assert r.status == 202
+                    assert await r.json() == {"name": "good", "state": "recording", "retrying": True}
                 async with s.post(server.url + "api/cameras/good/retry") as r:
                     assert r.status == 403  # no CSRF token
             async with client() as s:

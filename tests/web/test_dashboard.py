@@ -22,7 +22,11 @@ kelurahan = "Menteng"
 kecamatan = "Menteng"
 tags = ["taman"]
 record = {{ enabled = false }}
-stream = {{ main = "{sim.url('cam', 'main')}", sub = "{sim.url('cam', 'sub')}", username = "admin", password = "sim-pw" }}
+[cameras.stream]
+main = "{sim.url('cam', 'main')}"
+sub = "{sim.url('cam', 'sub')}"
+username = "admin"
+password = "sim-pw"
 [[cameras]]
 name = "gambir-1"
 kelurahan = "Gambir"

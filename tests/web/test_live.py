@@ -53,7 +53,11 @@ async def test_live_mp4_shared_and_decodable(write_config, start_server) -> None
 [[cameras]]
 name = "cam"
 record = {{ enabled = false }}
-stream = {{ main = "{sim.url('cam', 'main')}", sub = "{sim.url('cam', 'sub')}", username = "admin", password = "live-pw" }}
+[cameras.stream]
+main = "{sim.url('cam', 'main')}"
+sub = "{sim.url('cam', 'sub')}"
+username = "admin"
+password = "live-pw"
 [[cameras]]
 name = "dead"
 record = {{ enabled = false }}

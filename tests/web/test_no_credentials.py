@@ -31,7 +31,11 @@ async def test_no_secret_in_pages_answers_or_logs(write_config, start_server, ca
         config = write_config(discovery_toml(fleet.discovery.port, CAMERA_PASSWORD) + f'''
             [[cameras]]
             name = "good"
-            onvif = {{ host = "127.0.0.1", port = {good.onvif_port}, username = "admin", password = {{ env = "CAM_PW" }} }}
+            [cameras.onvif]
+            host = "127.0.0.1"
+            port = {good.onvif_port}
+            username = "admin"
+            password = {{ env = "CAM_PW" }}
             [[cameras]]
             name = "locked"
             stream = {{ main = "{locked.rtsp_main}", username = "admin", password = "{WRONG_PASSWORD}" }}
