@@ -162,7 +162,7 @@ class Server:
         """Re-read the config; apply camera changes, or keep the running config if invalid."""
         assert self.runtime is not None and self.runtime.cameras is not None
         try:
-            loaded = await asyncio.to_thread(load_config, self.config_path, self.plugins.config_models())
+            loaded = await asyncio.to_thread(load_config, self.config_path, self.plugins.config_models(), True)
         except ConfigError as exc:
             log.error("config reload rejected, keeping the running config:\n%s", exc.report())
             return exc
@@ -191,6 +191,8 @@ class Server:
                 or [(c.name, c.record) for c in old.cameras] != [(c.name, c.record) for c in loaded.config.cameras]):
             self.runtime.retention.reconfigure()
         log.info("config reloaded")
+        if self._plugins_started:  # plugins re-read what they keep from the config (their own files too)
+            await self.plugins.call("config_reloaded", timeout=STARTUP_HOOK_TIMEOUT_S, runtime=self.runtime)
         return summary
 
 

@@ -387,15 +387,17 @@ def parse_config(
     plugin_models: dict[str, type[BaseModel]] | None = None,
     base_dir: Path | None = None,
     source: str = "<config>",
+    reload: bool = False,
 ) -> LoadedConfig:
-    """Validate TOML text; raise ``ConfigError`` listing every problem found."""
+    """Validate TOML text; raise ``ConfigError`` listing every problem found. ``reload``: a running server reads
+    it again (SIGHUP); validators see ``{"reload": True}`` in their context."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, [ConfigProblem((), f"invalid TOML: {exc}")]) from None
     problems = _semantic_problems(raw)
     config: Config | None = None
-    context = {"base_dir": base_dir}  # relative secret files resolve against it
+    context = {"base_dir": base_dir, "reload": reload}  # relative secret files resolve against base_dir
     try:
         config = Config.model_validate(raw, context=context)
     except ValidationError as exc:
@@ -450,12 +452,13 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
     })
 
 
-def load_config(path: str | Path, plugin_models: dict[str, type[BaseModel]] | None = None) -> LoadedConfig:
-    """Read and validate a config file; relative paths resolve against its folder."""
+def load_config(path: str | Path, plugin_models: dict[str, type[BaseModel]] | None = None,
+                reload: bool = False) -> LoadedConfig:
+    """Read and validate a config file; relative paths resolve against its folder (``reload``: see parse_config)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(path), [ConfigProblem((), f"cannot read config: {exc.strerror}")]) from None
-    loaded = parse_config(text, plugin_models, base_dir=path.resolve().parent, source=str(path))
+    loaded = parse_config(text, plugin_models, base_dir=path.resolve().parent, source=str(path), reload=reload)
     return LoadedConfig(loaded.config, loaded.plugin_configs, path)

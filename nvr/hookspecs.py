@@ -49,6 +49,19 @@ def config_models() -> dict[str, type[BaseModel]]:
     """
 
 
+@hookspec
+def config_reloaded(runtime: Runtime) -> None:
+    """The running server read its config again (SIGHUP) and accepted it.
+
+    Called after the core applied it (cameras, analysis, retention): ``runtime.config`` and
+    ``runtime.plugin_config(name)`` are the new ones. Re-read what you derived from them, including files your
+    config names (a reload validates plugin tables with ``{"reload": True}`` in the pydantic validation
+    context, so a model may leave such files to this hook and keep its previous state when one has become
+    unusable). Not called when the reload was rejected (the running config stays). May be ``async``; nvr
+    waits for it (at most 10 s per implementation). The return value is ignored.
+    """
+
+
 # --- Lifecycle ---------------------------------------------------------------
 
 
@@ -160,7 +173,8 @@ def event_started(event: Event, runtime: Runtime) -> None:
 
 @hookspec
 def event_updated(event: Event, runtime: Runtime) -> None:
-    """An open event changed: a better score or snapshot, a new zone, or a later end.
+    """An event changed: a better score or snapshot, a new zone, a later end, or a higher ``severity`` (a duty
+    officer escalated it with one, through the built-in ``kelurahan`` plugin).
 
     Called at most once per analysed frame per event. The return value is
     ignored.
@@ -277,7 +291,9 @@ def kelurahan_notification(notification: Notification, runtime: Runtime) -> None
     """Something a kelurahan should hear about: deliver it (a WhatsApp or Telegram gateway, a pager...).
 
     ``notification`` is a ``nvr.plugins.kelurahan.notify.Notification``: ``kind`` (``"event"`` when an event
-    starts, ``"escalation"`` when a duty officer hands one to an agency), ``camera``, ``kelurahan``,
+    starts, ``"escalation"`` when a duty officer hands one to an agency), ``change`` (``"started"``, or
+    ``"severity_raised"`` when an event's severity rose above every level notified for it, once per rise:
+    ``previous_severity`` is then what it was; ``None`` for escalations), ``camera``, ``kelurahan``,
     ``kecamatan`` (the camera's region), ``severity``, ``event`` (the event as the JSON API shows it),
     ``agency``, ``note``, ``by`` and ``at_us``; ``payload()`` is its JSON. Called by the built-in
     ``kelurahan`` plugin (whose own webhooks implement it), fire-and-forget from the event loop: never

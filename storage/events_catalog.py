@@ -71,8 +71,10 @@ class EventsCatalog(abc.ABC):
     @abc.abstractmethod
     async def update_event(self, event_id: int, *, end_us: int | None = None, score: float | None = None,
                            box: tuple[float, float, float, float] | None = None,
-                           zones: Iterable[str] | None = None, ongoing: bool | None = None) -> Event:
-        """Change an event; ``end_us`` never moves before ``start_us``. Unknown id raises ``CatalogError``."""
+                           zones: Iterable[str] | None = None, ongoing: bool | None = None,
+                           severity: str | None = None) -> Event:
+        """Change an event; ``end_us`` never moves before ``start_us``; ``severity`` is a new severity (raised by
+        an escalation). Unknown id raises ``CatalogError``."""
 
     @abc.abstractmethod
     async def get_event(self, event_id: int) -> Event | None:

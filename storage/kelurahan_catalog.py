@@ -119,5 +119,9 @@ class KelurahanCatalog(abc.ABC):
         """Deliveries still ``pending`` (a server stopped while trying), oldest first."""
 
     @abc.abstractmethod
+    async def event_deliveries(self, event_id: int, kind: str = "event") -> list[Delivery]:
+        """Deliveries (any state) of one event's notifications of ``kind``, oldest first."""
+
+    @abc.abstractmethod
     async def list_deliveries(self, webhook: str | None = None, limit: int = 100) -> list[Delivery]:
         """Deliveries newest first, of one webhook when given."""

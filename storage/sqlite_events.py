@@ -79,7 +79,8 @@ class SqliteEventsMixin:
 
     async def update_event(self, event_id: int, *, end_us: int | None = None, score: float | None = None,
                            box: tuple[float, float, float, float] | None = None,
-                           zones: Iterable[str] | None = None, ongoing: bool | None = None) -> Event:
+                           zones: Iterable[str] | None = None, ongoing: bool | None = None,
+                           severity: str | None = None) -> Event:
         sets: list[str] = []
         params: list[Any] = []
         if end_us is not None:
@@ -97,6 +98,9 @@ class SqliteEventsMixin:
         if ongoing is not None:
             sets.append("ongoing = ?")
             params.append(bool(ongoing))
+        if severity is not None:
+            sets.append("severity = ?")
+            params.append(severity)
         return await self._call(self._update_event, event_id, sets, params)
 
     def _update_event(self, event_id: int, sets: list[str], params: list[Any]) -> Event:

@@ -141,6 +141,10 @@ class SqliteKelurahanMixin:
         sql = f"{_DEL} WHERE state = 'pending' ORDER BY id LIMIT ?"
         return await self._call(lambda: [Delivery(*r) for r in self._c.execute(sql, (limit,)).fetchall()])
 
+    async def event_deliveries(self, event_id: int, kind: str = "event") -> list[Delivery]:
+        sql = f"{_DEL} WHERE event_id = ? AND kind = ? ORDER BY id"
+        return await self._call(lambda: [Delivery(*r) for r in self._c.execute(sql, (event_id, kind)).fetchall()])
+
     async def list_deliveries(self, webhook: str | None = None, limit: int = 100) -> list[Delivery]:
         where, params = ("", ()) if webhook is None else (" WHERE webhook = ?", (webhook,))
         sql = f"{_DEL}{where} ORDER BY id DESC LIMIT ?"

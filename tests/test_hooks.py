@@ -7,7 +7,7 @@ import hashlib
 import types
 
 import pytest
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from nvr.clock import utc_us
 from nvr.errors import ConfigError, PluginError
@@ -89,6 +89,43 @@ async def test_hook_config_models(write_config, start_server) -> None:
             pass
     keys = {p.key for p in err.value.problems}
     assert keys == {"plugins.weather.interval_s", "plugins.weather.colour"}
+
+
+async def test_hook_config_reloaded(write_config, start_server) -> None:
+    """Called after an accepted reload (the new plugin config in place), never after a rejected one; a reload
+    validates plugin tables with {"reload": True} in the validation context."""
+    contexts: list[object] = []
+
+    class Settings(WeatherSettings):
+        @field_validator("city")
+        @classmethod
+        def _seen(cls, value: str, info: ValidationInfo) -> str:
+            contexts.append((info.context or {}).get("reload"))
+            return value
+
+    rec = Recorder()
+    seen: list[str] = []
+
+    @hookimpl
+    def config_models():
+        return {"weather": Settings}
+
+    @hookimpl
+    async def config_reloaded(runtime):
+        seen.append(runtime.plugin_config("weather").city)
+
+    plugins = [("rec", rec), ("weather", types.SimpleNamespace(config_models=config_models,
+                                                                config_reloaded=config_reloaded))]
+    path = write_config('[plugins.weather]\ncity = "Bogor"\n')
+    async with start_server(path, plugins=plugins) as server:
+        assert seen == [] and contexts == [False]
+        path.write_text(path.read_text().replace("Bogor", "Depok"))
+        await server.reload()
+        assert seen == ["Depok"] and contexts == [False, True]
+        path.write_text(path.read_text().replace('city = "Depok"', "city = 3"))
+        assert isinstance(await server.reload(), ConfigError)
+        assert seen == ["Depok"] and server.runtime.plugin_config("weather").city == "Depok"
+        assert rec.names() == ["startup"]
 
 
 async def test_hook_startup(write_config, start_server) -> None:

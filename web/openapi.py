@@ -86,11 +86,15 @@ PLATE_PATHS: dict[str, dict[str, Any]] = {  # the built-in lpr plugin's routes (
 KELURAHAN_PATHS: dict[str, dict[str, Any]] = {  # the built-in kelurahan plugin's routes (nvr.plugins.kelurahan)
     "/api/kelurahan/regions": {"get": _op(
         "The user's cameras with their region (kelurahan, kecamatan, kota; from config or a GeoJSON boundary), "
-        "and the whole region tree for users of all cameras", errors=("401",))},
+        "and the whole region tree and the boundary file's state (count, error of the last reload) for users "
+        "of all cameras", errors=("401",))},
     "/api/kelurahan/events/{id}/escalate": {"post": _op(
-        "Hand an event to its agency (OPD), with a note; notifies the kelurahan's webhooks (audited)",
+        "Hand an event to its agency (OPD), with a note; a higher severity raises the event's; notifies the "
+        "kelurahan's webhooks (audited)",
         status="201", role="operator", params=[EVENT], errors=("400", "401", "403", "404"),
-        body={"type": "object", "properties": {"agency": {"type": "string"}, "note": {"type": "string"}}})},
+        body={"type": "object", "properties": {"agency": {"type": "string"}, "note": {"type": "string"},
+                                               "severity": {"type": "string", "enum": [
+                                                   "info", "low", "medium", "high", "critical"]}}})},
     "/api/kelurahan/shares": {
         "get": _op("Share links of the cameras the user may share (every link for admins)", role="operator",
                    errors=("401", "403")),

@@ -25,8 +25,9 @@ if TYPE_CHECKING:
     from nvr.runtime import Runtime
     from nvr.web.nav import NavItem
 
-__all__ = ["KelurahanConfig", "camera_state_changed", "config_models", "event_started", "kelurahan_notification",
-           "permission", "shutdown", "startup", "web_fragment", "web_nav", "web_routes"]
+__all__ = ["KelurahanConfig", "camera_state_changed", "config_models", "config_reloaded", "event_started",
+           "event_updated", "kelurahan_notification", "permission", "shutdown", "startup", "web_fragment", "web_nav",
+           "web_routes"]
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,22 @@ def event_started(event: Event, runtime: Runtime) -> None:
     state = state_of(runtime)
     if state is not None and "notifier" in state.services:
         state.services["notifier"].event(event, runtime)
+
+
+@hookimpl
+async def event_updated(event: Event, runtime: Runtime) -> None:
+    """A rise of the event's severity above every level notified for it is notified again (``severity_raised``)."""
+    state = state_of(runtime)
+    if state is not None and "notifier" in state.services:
+        await state.services["notifier"].updated(event, runtime)
+
+
+@hookimpl
+async def config_reloaded(runtime: Runtime) -> None:
+    """SIGHUP: read the boundary file again and place the cameras anew (a bad file keeps the old boundaries)."""
+    state = state_of(runtime)
+    if state is not None:
+        await state.reload()
 
 
 @hookimpl

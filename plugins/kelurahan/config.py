@@ -76,7 +76,9 @@ class KelurahanConfig(BaseModel):
         if value is None:
             return None
         resolved = config_path(value, info)
-        if info.field_name == "boundaries":  # a bad file is a config error naming this key (check-config, reload)
+        reloading = isinstance(info.context, dict) and info.context.get("reload")
+        if info.field_name == "boundaries" and not reloading:  # a bad file is a config error naming this key
+            # (start-up, check-config); on a reload the plugin reads it again and keeps the old boundaries if bad
             try:
                 load_boundaries(Path(resolved), info.data.get("boundary_property", "kelurahan"))
             except BoundaryError as exc:

@@ -14,7 +14,8 @@ from nvr.web.keys import RUNTIME_KEY, USER_KEY
 from nvr.web.permissions import allowed, require
 from nvr.web.templating import render
 
-from .notify import event_notification
+from .config import SEVERITIES
+from .notify import event_notification, rank
 from .state import state_of
 
 MAX_NOTE = 2000
@@ -35,22 +36,34 @@ async def _event(request: web.Request) -> Event:
     return event
 
 
-async def escalate(request: web.Request, event: Event, agency: Any, note: Any) -> Escalation:
-    """Validate, record (who, when, note), audit, and notify the kelurahan_notification hook."""
+async def escalate(request: web.Request, event: Event, agency: Any, note: Any, severity: Any = None) -> Escalation:
+    """Validate, record (who, when, note), audit, and notify the kelurahan_notification hook. A ``severity`` above
+    the event's raises it (``event_updated`` follows, and the webhooks hear of the rise); a lower one is ignored."""
     agency = agency or event.agency
     if not isinstance(agency, str) or not agency.strip():
         raise web.HTTPBadRequest(text="agency: this event has no agency; name one")
     if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
         raise web.HTTPBadRequest(text=f"note: text of at most {MAX_NOTE} characters")
+    if severity is not None and severity not in SEVERITIES:
+        raise web.HTTPBadRequest(text=f"severity: one of {', '.join(SEVERITIES)}")
     runtime, user = request.app[RUNTIME_KEY], request[USER_KEY]
     esc = await runtime.catalog.add_escalation(event.id, agency.strip()[:200], note or None, user.username,
                                                int(time.time() * 1e6))
-    await runtime.catalog.audit(user.username, "event.escalate", f"event:{event.id}", {"agency": esc.agency})
+    details: dict[str, Any] = {"agency": esc.agency}
     state = state_of(runtime)
     notifier = state.services.get("notifier") if state is not None else None
+    raised = None
+    if severity is not None and rank(severity) > rank(event.severity):
+        if notifier is not None:
+            notifier.seen(event)  # the level it had, for the rise's "previous_severity"
+        raised = await runtime.catalog.update_event(event.id, severity=severity)
+        details |= {"severity": severity, "previous_severity": event.severity}
+    await runtime.catalog.audit(user.username, "event.escalate", f"event:{event.id}", details)
     if notifier is not None:
-        notifier.send(event_notification(event, runtime, "escalation", agency=esc.agency, note=esc.note,
+        notifier.send(event_notification(raised or event, runtime, "escalation", agency=esc.agency, note=esc.note,
                                          by=user.username))
+    if raised is not None:
+        runtime.plugins.notify("event_updated", event=raised, runtime=runtime)  # as analysis does
     return esc
 
 
@@ -64,7 +77,7 @@ async def escalate_json(request: web.Request) -> web.StreamResponse:
     except ValueError:
         raise web.HTTPBadRequest(text="body: not JSON") from None
     body = body if isinstance(body, dict) else {}
-    esc = await escalate(request, event, body.get("agency"), body.get("note"))
+    esc = await escalate(request, event, body.get("agency"), body.get("note"), body.get("severity"))
     return web.json_response({"id": esc.id, "event": event_json(event), "agency": esc.agency, "note": esc.note,
                               "by": esc.escalated_by, "at_us": esc.escalated_at}, status=201)
 
@@ -82,7 +95,8 @@ async def escalate_form(request: web.Request) -> web.StreamResponse:
     event = await _event(request)
     form = await request.post()
     try:
-        await escalate(request, event, str(form.get("agency") or "") or None, str(form.get("note") or "") or None)
+        await escalate(request, event, str(form.get("agency") or "") or None, str(form.get("note") or "") or None,
+                       str(form.get("severity") or "") or None)
     except web.HTTPBadRequest as exc:
         return await escalate_page(request, error=exc.text)
     raise web.HTTPSeeOther(f"/events/{event.id}")

@@ -9,6 +9,7 @@ import hmac
 import json
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,9 @@ DELIVERY_HEADER = "X-NVR-Delivery"
 
 @dataclass(frozen=True, slots=True)
 class Notification:
-    """What a kelurahan should hear about: an ``event`` that started, or an ``escalation`` of one to an agency."""
+    """What a kelurahan should hear about: an ``event`` that started (``change`` ``"started"``) or whose severity
+    rose above every level already notified (``change`` ``"severity_raised"``, ``previous_severity`` set), or an
+    ``escalation`` of one to an agency."""
 
     kind: str
     camera: str
@@ -44,6 +47,8 @@ class Notification:
     agency: str | None = None
     note: str | None = None
     by: str | None = None
+    change: str | None = None
+    previous_severity: str | None = None
     at_us: int = field(default_factory=lambda: time.time_ns() // 1000)
 
     def payload(self) -> bytes:
@@ -81,6 +86,15 @@ def event_notification(event: Event, runtime: Runtime, kind: str = "event", **ex
                         event=event_json(event), **extra)
 
 
+def rank(severity: str | None) -> int:
+    """Order of a severity (-1 for none or an unknown one)."""
+    return SEVERITIES.index(severity) if severity in SEVERITIES else -1
+
+
+REMEMBERED_EVENTS = 10_000
+"""Events whose severities the notifier keeps in memory; an older one is looked up in the delivery log again."""
+
+
 class Notifier:
     """Sends notifications through the hook, and delivers the plugin's own webhooks in background tasks."""
 
@@ -88,10 +102,54 @@ class Notifier:
         self.runtime = runtime
         self._tasks: set[asyncio.Task] = set()
         self._session: aiohttp.ClientSession | None = None
+        self._levels: OrderedDict[int, tuple[str | None, str | None]] = OrderedDict()
+        """Per event id: (the severity last seen, the highest severity notified)."""
+        self._lookup = asyncio.Lock()
+
+    def _remember(self, event_id: int, last: str | None, top: str | None) -> None:
+        self._levels[event_id] = (last, top)
+        self._levels.move_to_end(event_id)
+        while len(self._levels) > REMEMBERED_EVENTS:
+            self._levels.popitem(last=False)
 
     def event(self, event: Event, runtime: Runtime) -> None:
         """An event started: tell every ``kelurahan_notification`` implementation (never waits)."""
-        self.send(event_notification(event, runtime))
+        if event.id is not None:
+            self._remember(event.id, event.severity, event.severity)
+        self.send(event_notification(event, runtime, change="started"))
+
+    def seen(self, event: Event) -> None:
+        """Note an event's severity before something changes it (an escalation), so a rise names what it was."""
+        if event.id is not None and event.id not in self._levels:
+            self._remember(event.id, event.severity, None)
+
+    async def updated(self, event: Event, runtime: Runtime) -> Notification | None:
+        """An event changed: notify once per rise of its severity above every level notified for it so far
+        (a drop, or a rise back to a level already notified, is not notified). What was notified before a
+        restart comes from the delivery log."""
+        if event.id is None:
+            return None
+        known = self._levels.get(event.id)
+        if known is not None and known[0] == event.severity:
+            return None  # the common case (a better score, a later end): no catalog access
+        async with self._lookup:  # one look-up per event; updates are decided in the order they came
+            known = self._levels.get(event.id)
+            if known is None or known[1] is None:
+                delivered = [json.loads(d.payload).get("severity")
+                             for d in await self.runtime.catalog.event_deliveries(event.id)]
+                top = max(delivered, key=rank, default=None)
+                if known is None and top is None:  # started before this server knew it: its level now is the base
+                    self._remember(event.id, event.severity, event.severity)
+                    return None
+                known = (known[0] if known is not None else top, top)
+            last, top = known
+            if rank(event.severity) <= rank(top):
+                self._remember(event.id, event.severity, top)
+                return None
+            self._remember(event.id, event.severity, event.severity)
+        note = event_notification(event, runtime, change="severity_raised", previous_severity=last)
+        self.send(note)
+        return note
 
     def send(self, note: Notification) -> None:
         self.runtime.plugins.notify("kelurahan_notification", notification=note, runtime=self.runtime)

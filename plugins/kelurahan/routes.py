@@ -76,7 +76,14 @@ async def regions_json(request: web.Request) -> web.StreamResponse:
         "scope": user.kelurahan, "tree": state.regions.tree() if user.kelurahan is None else None,
         "cameras": {n: {"kelurahan": r.kelurahan, "kecamatan": r.kecamatan, "kota": r.kota, "source": r.source}
                     for n, r in cameras.items()},
+        "boundaries": boundaries_status(state) if user.kelurahan is None else None,
     })
+
+
+def boundaries_status(state: KelurahanState) -> dict[str, Any]:
+    """The boundary file in use, how many areas it has, when it was read, and why the last reload kept it."""
+    return {"file": state.boundaries_from[0], "count": len(state.boundaries),
+            "loaded_at": state.boundaries_loaded_at, "error": state.boundary_error}
 
 
 def _share_cameras(request: web.Request) -> tuple[str, ...] | None:
@@ -205,8 +212,12 @@ def admin_fragment(state: KelurahanState | None, user: Any, runtime: Any) -> str
     public = [c.name for c in runtime.config.cameras
               if state.is_public(c.name) and (user.kelurahan is None or camera_in_scope(runtime, user, c))]
     listed = ", ".join(f'<a href="/public/cameras/{escape(n)}">{escape(n)}</a>' for n in public) or "none"
+    problem = ""
+    if state.boundary_error is not None and user.kelurahan is None:
+        problem = (f'<p class="error" id="kelurahan-boundaries">Boundaries not reloaded (the previous '
+                   f'{len(state.boundaries)} areas stay in use): {escape(state.boundary_error)}</p>')
     return ('<h2>Sharing (kelurahan)</h2><p><a href="/kelurahan/shares">Share links</a>: create, see their use, '
-            f'revoke. Public cameras (config <code>public_cameras</code>): {listed}.</p>')
+            f'revoke. Public cameras (config <code>public_cameras</code>): {listed}.</p>{problem}')
 
 
 def routes() -> list[web.RouteDef]:

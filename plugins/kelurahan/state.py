@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nvr.config import CameraConfig
 
 from .config import KelurahanConfig
-from .geo import Boundary, load_boundaries
+from .geo import Boundary, BoundaryError, load_boundaries
 from .regions import Region, Regions
 
 if TYPE_CHECKING:
     from nvr.runtime import Runtime
 
+log = logging.getLogger(__name__)
+
 STATE_KEY = "kelurahan"
+PLUGIN_NAME = "kelurahan"
+HEALTH_HOOK = "kelurahan boundaries"
+"""Shown as the failing "hook" in the plugin status while the boundary file last read could not be used."""
 SHARE_KEY_META = "kelurahan.share_key"
 """Catalog meta key of the random share-link key used when the config sets no ``share_secret``."""
 
@@ -27,6 +34,12 @@ class KelurahanState:
     def __init__(self, runtime: Runtime, boundaries: list[Boundary], share_key: bytes) -> None:
         self.runtime = runtime
         self.boundaries = boundaries
+        self.boundaries_from: tuple[str | None, str] = (config_of(runtime).boundaries,
+                                                        config_of(runtime).boundary_property)
+        """The file and name property the boundaries in use were read from."""
+        self.boundaries_loaded_at: float = time.time()
+        self.boundary_error: str | None = None
+        """Why the last reload kept the previous boundaries (the file and the reason), or None."""
         self.share_key = share_key
         self._cache: tuple[int, Regions, dict[str, Region]] | None = None
         self._areas_of: int | None = None
@@ -69,6 +82,41 @@ class KelurahanState:
                 areas[camera.name] = (region.kelurahan, region.kecamatan)
         self.runtime.extras[AREAS_KEY] = areas
         self._areas_of = id(config)
+
+    async def reload(self) -> bool:
+        """After a config reload (SIGHUP): read the boundary file again (a thread) and place the cameras anew. A file
+        that cannot be used keeps the previous boundaries; the error (naming the file and the reason) is logged
+        and shown as the plugin's health until a reload succeeds. True when the new boundaries are in use."""
+        config = self.config
+        try:
+            boundaries = await asyncio.to_thread(load_boundaries, Path(config.boundaries),
+                                                 config.boundary_property) if config.boundaries else []
+        except BoundaryError as exc:
+            self.boundary_error = str(exc)
+            log.error("kelurahan: boundaries not reloaded, keeping the previous %d: %s", len(self.boundaries), exc)
+            self._health(f"BoundaryError: {exc}")
+            ok = False
+        else:
+            self.boundaries, self.boundary_error = boundaries, None
+            self.boundaries_from = (config.boundaries, config.boundary_property)
+            self.boundaries_loaded_at = time.time()
+            log.info("kelurahan: %d boundaries loaded from %s", len(boundaries), config.boundaries or "(none)")
+            self._health(None)
+            ok = True
+        self._cache = None  # the region tree and the boundaries may both have changed
+        self._areas_of = None
+        self.sync_areas()
+        return ok
+
+    def _health(self, reason: str | None) -> None:
+        status = self.runtime.plugins.status.get(PLUGIN_NAME)
+        if status is None:
+            return
+        if reason is not None:
+            status.errors += 1
+            status.last_error, status.last_error_hook, status.last_error_at = reason, HEALTH_HOOK, time.time()
+        elif status.last_error_hook == HEALTH_HOOK:
+            status.last_error = status.last_error_hook = None
 
     def is_public(self, camera: str) -> bool:
         return camera in self.config.public_cameras

@@ -97,3 +97,24 @@ async def test_escalations_and_deliveries(url: str) -> None:
         assert await cat.list_deliveries("other") == []
         with pytest.raises(CatalogError, match="state"):
             await cat.update_delivery(d.id, "lost", 1, None, None)
+
+
+async def test_event_deliveries_and_a_raised_severity(url: str) -> None:
+    """What the notifier reads back after a restart (an event's deliveries of a kind, oldest first), and the
+    severity an escalation raises."""
+    async with await open_catalog(url) as cat:
+        await cat.upsert_camera("cam1")
+        ev, other = [await cat.open_event(NewEvent(camera="cam1", kind="crowd", label="person", score=0.9,
+                                                   start_us=1_000_000, end_us=2_000_000, severity="medium"))
+                     for _ in range(2)]
+        first = await cat.add_delivery("rw05", "event", ev.id, '{"severity": "high"}')
+        await cat.add_delivery("rw05", "escalation", ev.id, "{}")
+        await cat.add_delivery("rw05", "event", other.id, "{}")
+        second = await cat.add_delivery("rw06", "event", ev.id, '{"severity": "critical"}')
+        await cat.update_delivery(second.id, "failed", 5, None, "refused")
+        assert [(d.id, d.state) for d in await cat.event_deliveries(ev.id)] == [(first.id, "pending"),
+                                                                                 (second.id, "failed")]
+        assert len(await cat.event_deliveries(ev.id, "escalation")) == 1 and await cat.event_deliveries(999) == []
+        raised = await cat.update_event(ev.id, severity="critical")
+        assert raised.severity == "critical" and (await cat.get_event(ev.id)).severity == "critical"
+        assert (await cat.update_event(ev.id, score=0.95)).severity == "critical"  # kept unless given

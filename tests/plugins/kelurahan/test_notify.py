@@ -22,14 +22,17 @@ SECRET = "webhook-secret-of-rw05"
 
 
 @contextlib.asynccontextmanager
-async def receiver(fail_first: int) -> AsyncIterator[tuple[str, list[dict]]]:
-    """A webhook receiver on 127.0.0.1 answering 500 to the first ``fail_first`` requests."""
+async def receiver(fail_first: int, fail_once: str | None = None) -> AsyncIterator[tuple[str, list[dict]]]:
+    """A webhook receiver on 127.0.0.1 answering 500 to the first ``fail_first`` requests, and to the first try of
+    each delivery whose body holds ``fail_once``."""
     got: list[dict] = []
 
     async def hook(request: web.Request) -> web.Response:
         body = await request.read()
+        tries = sum(1 for g in got if g["headers"]["X-NVR-Delivery"] == request.headers["X-NVR-Delivery"])
         got.append({"body": body, "headers": dict(request.headers), "at": time.monotonic(), "path": request.path})
-        return web.Response(status=500 if len(got) <= fail_first else 200)
+        failing = len(got) <= fail_first or (fail_once is not None and fail_once in body.decode() and not tries)
+        return web.Response(status=500 if failing else 200)
 
     app = web.Application()
     app.router.add_post("/{name}", hook)
@@ -217,3 +220,93 @@ async def test_pending_deliveries_resume_after_a_restart(write_config, start_ser
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.05)
             assert d.attempts == 3  # the two before the restart count
+
+
+def raises(got: list[dict]) -> list[dict]:
+    """The bodies of the severity_raised deliveries received, in order (one per delivery, not per try)."""
+    out, seen = [], set()
+    for g in got:
+        payload = json.loads(g["body"])
+        if payload.get("change") == "severity_raised" and g["headers"]["X-NVR-Delivery"] not in seen:
+            seen.add(g["headers"]["X-NVR-Delivery"])
+            out.append(payload)
+    return out
+
+
+async def test_an_escalation_that_raises_the_severity_notifies_each_rise_once(write_config, start_server) -> None:
+    gateway = Gateway()
+    async with receiver(fail_first=0, fail_once='"previous_severity":"medium"') as (url, got):  # 1st rise: retried
+        async with start_server(write_config(config(url)), plugins=[("gateway", gateway)]) as server:
+            runtime, catalog = server.runtime, server.runtime.catalog
+            await catalog.upsert_camera("menteng1")
+            ev = await catalog.open_event(NewEvent(camera="menteng1", kind="crowd", label="person", score=0.7,
+                                                   start_us=1_000_000, end_us=2_000_000, severity="medium"))
+            runtime.plugins.notify("event_started", event=ev, runtime=runtime)  # medium: below rw05's "high"
+            await until(lambda: len(gateway.notes) == 1)
+            assert gateway.notes[0].change == "started"
+            await create_user(catalog, "piket", "piket-password", "duty_officer", "Menteng")
+            async with client() as s:
+                await login(s, server.url, "piket", "piket-password")
+                async with s.get(server.url + "kelurahan") as page:
+                    headers = {"X-CSRF-Token": csrf_of(await page.text())}
+                api = server.url + f"api/kelurahan/events/{ev.id}/escalate"
+                async with s.post(api, json={"agency": "Satpol PP", "severity": "urgent"}, headers=headers) as resp:
+                    assert resp.status == 400
+                for severity in ("high", "high", "low", "critical", "high"):
+                    async with s.post(api, json={"agency": "Satpol PP", "severity": severity},
+                                      headers=headers) as resp:
+                        assert resp.status == 201, await resp.text()
+                    await runtime.plugins.drain()
+                form = server.url + f"kelurahan/events/{ev.id}/escalate"
+                async with s.get(form) as page:
+                    assert '<option value="critical">' in await page.text()
+            await until(lambda: len(raises(got)) == 2)
+            first, second = raises(got)
+            assert (first["previous_severity"], first["severity"], first["kind"]) == ("medium", "high", "event")
+            assert (second["previous_severity"], second["severity"]) == ("high", "critical")
+            assert first["event"]["id"] == second["event"]["id"] == ev.id and all(signed_ok(g) for g in got)
+            assert (await catalog.get_event(ev.id)).severity == "critical"  # never lowered by "low" or "high"
+            ups = [(n.previous_severity, n.severity) for n in gateway.notes if n.change == "severity_raised"]
+            assert ups == [("medium", "high"), ("high", "critical")]  # the hook sees exactly the rises
+            await until(lambda: sum(1 for g in got if json.loads(g["body"])["kind"] == "escalation") >= 5)
+            await server.runtime.extras["kelurahan"].services["notifier"].drain()
+            logged = await catalog.event_deliveries(ev.id)
+            assert [(json.loads(d.payload)["severity"], d.state) for d in logged] == [
+                ("high", "delivered"), ("critical", "delivered")]
+            assert (logged[0].attempts, logged[1].attempts) == (2, 1)  # the failed first try, then the retry
+            audit = await catalog.audit_entries(action="event.escalate")
+            assert {a.detail.get("severity") for a in audit} == {None, "high", "critical"}
+
+
+async def test_severity_rises_of_an_open_event_notify_once_per_level_even_after_a_restart(
+        write_config, start_server) -> None:
+    async with receiver(fail_first=0) as (url, got):
+        path = write_config(config(url))
+        async with start_server(path) as server:
+            runtime, catalog = server.runtime, server.runtime.catalog
+            await catalog.upsert_camera("menteng1")
+            ev = await catalog.open_event(NewEvent(camera="menteng1", kind="crowd", label="person", score=0.7,
+                                                   start_us=1_000_000, end_us=2_000_000, severity="high"))
+            runtime.plugins.notify("event_started", event=ev, runtime=runtime)
+            await until(lambda: len(got) == 1)
+            for severity, score in (("high", 0.8), ("medium", 0.8), ("high", 0.9), ("critical", 0.9),
+                                    ("critical", 0.95), ("high", 0.95), ("critical", 0.99)):
+                ev = await catalog.update_event(ev.id, severity=severity, score=score)
+                runtime.plugins.notify("event_updated", event=ev, runtime=runtime)  # as analysis does
+                await runtime.plugins.drain()
+            await until(lambda: len(raises(got)) == 1)
+            notifier = runtime.extras["kelurahan"].services["notifier"]
+            await notifier.drain()
+            (up,) = raises(got)
+            assert (up["previous_severity"], up["severity"]) == ("high", "critical")
+            assert json.loads(got[0]["body"])["change"] == "started"
+            count = len(got)
+        async with start_server(path) as server:  # what was delivered is read back from the delivery log
+            runtime, catalog = server.runtime, server.runtime.catalog
+            for severity in ("high", "critical"):
+                ev = await catalog.update_event(ev.id, severity=severity)
+                runtime.plugins.notify("event_updated", event=ev, runtime=runtime)
+                await runtime.plugins.drain()
+            await runtime.extras["kelurahan"].services["notifier"].drain()
+            assert len(got) == count  # critical was delivered before the restart: not again
+            assert len(await catalog.event_deliveries(ev.id)) == 2
