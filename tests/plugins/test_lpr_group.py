@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from nvr.plugins.lpr.grammar import chars_of, normalise
-from nvr.plugins.lpr.group import PlateGrouper
+from nvr.plugins.lpr.group import PlateGrouper, is_garbled
 from nvr.plugins.lpr.ocr_models import load_models
 from nvr.plugins.lpr.reader import Observation, PlateReader
 from nvr.plugins.lpr.vote import is_hidden, vote
@@ -132,3 +132,114 @@ def test_the_street_scene_yields_one_sighting_whatever_frames_are_analysed(
         g.add(street[index])
     closed += g.flush()
     assert [s.plate.text for s in closed] == ["B 1234 XYZ"]
+
+
+# -- a garbled read of a plate another group reads well, there and then ------------------------------------------
+
+@pytest.mark.parametrize(("part", "whole", "garbled"), [
+    ("B17", "B1234XYZ", True),       # measured: B 1 seen, a walker's leg read as 7
+    ("B127", "B1234XYZ", True),      # measured, the frame before
+    ("Z34XYZ", "B1234XYZ", True),    # measured: the region invented
+    ("B1234", "B1234XYZ", True),     # hidden, nothing invented
+    ("B1234XYZI", "B1234XYZ", True),  # a stray letter after the whole plate
+    ("D5678AB", "B1234XYZ", False),  # another plate
+    ("B4321", "B1234XYZ", False),    # out of order, even with one dropped
+    ("B1779", "B1234XYZ", False),    # two invented
+])
+def test_garbled_means_hidden_with_at_most_one_character_invented(part: str, whole: str, garbled: bool) -> None:
+    assert is_garbled(part, whole) is garbled
+
+
+def moving(g: PlateGrouper, text: str, times: tuple[float, ...], x0: float = 20, speed: float = 120) -> None:
+    """Reads of ``text`` on a plate moving right ``speed`` px a second from ``x0``."""
+    for t in times:
+        g.add([obs(text, t, x=x0 + speed * t)])
+
+
+def test_a_garbled_read_where_the_plate_was_folds_into_its_sighting() -> None:
+    """``B 17`` between two whole reads, where the plate was then: one read, six edits, no motion known yet when it
+    came (it used to become its own sighting)."""
+    g = PlateGrouper(end_after_us=END_AFTER_US, max_open_us=60 * S)
+    moving(g, "B 1234 XYZ", (0.8,))
+    g.add([obs("B 17", 1.3, x=20 + 120 * 1.3 + 30, width=44)])  # measured: a short box inside the plate
+    moving(g, "B 1234 XYZ", (1.8, 2.3))
+    closed = g.expire(round(1.3 * S) + END_AFTER_US + 1)  # B 17's group ends; the car's is still open
+    assert closed == []
+    moving(g, "B 1234 XYZ", (2.8,))
+    [s] = g.flush()
+    assert (s.plate.text, s.reads, s.agreement) == ("B 1234 XYZ", 5, 1.0)
+    assert dict(s.alternatives) == {"B 17": 1}
+
+
+def test_a_garbled_read_folds_when_both_groups_close_together() -> None:
+    g = PlateGrouper(end_after_us=END_AFTER_US, max_open_us=60 * S)
+    moving(g, "B 1234 XYZ", (0.8,))
+    g.add([obs("B 17", 1.3, x=20 + 120 * 1.3, width=44)])
+    moving(g, "B 1234 XYZ", (1.8,))
+    assert plates(g.flush()) == [("B 1234 XYZ", 3)]
+
+
+def test_a_different_plate_passing_alongside_is_still_its_own_sighting() -> None:
+    g = PlateGrouper(end_after_us=END_AFTER_US, max_open_us=60 * S)
+    moving(g, "B 1234 XYZ", (0.8,))
+    g.add([obs("D 5678 AB", 1.3, x=20 + 120 * 1.3 + 300)])  # the next lane, at the same moment
+    moving(g, "B 1234 XYZ", (1.8, 2.3))
+    assert plates(g.flush()) == [("B 1234 XYZ", 3), ("D 5678 AB", 1)]
+
+
+def test_a_different_plate_where_the_plate_was_is_still_its_own_sighting() -> None:
+    """Text guards place: a plate that is no garbled read of the car's, even right where that plate was."""
+    g = PlateGrouper(end_after_us=END_AFTER_US, max_open_us=60 * S)
+    moving(g, "B 1234 XYZ", (0.8,))
+    g.add([obs("D 5678 AB", 1.3, x=20 + 120 * 1.3)])
+    moving(g, "B 1234 XYZ", (1.8, 2.3))
+    assert plates(g.flush()) == [("B 1234 XYZ", 3), ("D 5678 AB", 1)]
+
+
+def test_a_short_plate_elsewhere_or_in_the_same_frame_is_still_its_own_sighting() -> None:
+    g = PlateGrouper(end_after_us=END_AFTER_US, max_open_us=60 * S)
+    moving(g, "B 1234 XYZ", (0.8,))
+    g.add([obs("B 17", 1.3, x=520, width=60)])  # three plate widths from where the plate was
+    moving(g, "B 1234 XYZ", (1.8, 2.3))
+    assert plates(g.flush()) == [("B 1234 XYZ", 3), ("B 17", 1)]
+    g = PlateGrouper(end_after_us=END_AFTER_US, max_open_us=60 * S)
+    moving(g, "B 1234 XYZ", (0.8,))
+    g.add([obs("B 1234 XYZ", 1.8, x=20 + 120 * 1.8), obs("B 12", 1.8, x=20 + 120 * 1.8 + 60, width=50)])
+    moving(g, "B 1234 XYZ", (2.3,))  # two lines in one frame are two plates, however near
+    assert plates(g.flush()) == [("B 1234 XYZ", 3), ("B 12", 1)]
+
+
+def test_the_same_plate_read_again_after_its_group_closed_is_a_new_sighting() -> None:
+    g = PlateGrouper(end_after_us=END_AFTER_US, max_open_us=60 * S)
+    moving(g, "B 1234 XYZ", (0.8, 1.3, 1.8))
+    assert plates(g.expire(round(1.8 * S) + END_AFTER_US + 1)) == [("B 1234 XYZ", 3)]
+    g.add([obs("B 17", 5.0, x=236, width=44)])  # where the car was: it has gone
+    g.add([obs("B 1234 XYZ", 5.5, x=236)])
+    assert sorted(plates(g.flush())) == [("B 1234 XYZ", 1), ("B 17", 1)]
+
+
+@pytest.fixture(scope="module")
+def street_25() -> dict[int, list[Observation]]:
+    """Reads of a 25 fps render of the street scene (the 640x360 sub stream), every 12th or 13th frame: 2 fps of
+    analysis. In frame 33 the walker in front of the plate car makes the reader return ``B 17``."""
+    reader = PlateReader(load_models(threads=1))
+    scene = SceneRenderer(fps=25, duration=8.0)
+    out = {}
+    for index in (8, 20, 33, 45, 58, 70, 83, 95):
+        rgb = np.asarray(scene.render(index).resize((640, 360), Image.Resampling.BOX))
+        out[index] = reader.read(rgb, index * 40_000)
+    return out
+
+
+def test_the_street_scene_at_25_fps_yields_one_sighting_with_the_walkers_7(
+        street_25: dict[int, list[Observation]]) -> None:
+    """One of the 16 frame patterns of 200 that made ``B 17`` a sighting of its own (start frame 8)."""
+    assert [o.read.plate.text for o in street_25[33]] == ["B 17"]
+    g = PlateGrouper(end_after_us=END_AFTER_US, max_open_us=60 * S)
+    closed = []
+    for index in sorted(street_25):
+        closed += g.expire(index * 40_000)
+        g.add(street_25[index])
+    closed += g.flush()
+    assert [s.plate.text for s in closed] == ["B 1234 XYZ"]
+    assert dict(closed[0].alternatives).get("B 17") == 1
