@@ -32,9 +32,9 @@ async def test_nodes_leases_and_the_catalog_clock(catalog: Catalog, backend: str
     def fill(c) -> None:  # noqa: ANN001 - the worker's connection; what nodes' lease cycles would have written
         c.executemany("INSERT INTO nodes (name, url, capacity, started_at, heartbeat_at, stopped_at)"
                       " VALUES (?, ?, ?, ?, ?, ?)",
-                      [("a", "http://10.0.0.1:8080", 50, now - 600 * S, now - 1 * S, None),
+                      [("a", "http://127.0.0.11:8080", 50, now - 600 * S, now - 1 * S, None),
                        ("b", None, 100, now - 600 * S, now - 3600 * S, None),  # crashed an hour ago
-                       ("c", "http://10.0.0.3:8080", 50, now - 600 * S, now - 1 * S, now - 1 * S)])  # stopped
+                       ("c", "http://127.0.0.13:8080", 50, now - 600 * S, now - 1 * S, now - 1 * S)])  # stopped
         rows = [("cam1", "a", 3, now + 10 * S, None), ("cam2", "b", 1, now - 3590 * S, "b"),
                 ("cam3", None, 2, 0, None)]
         for cam, node, generation, expires, pin in rows:
@@ -46,7 +46,7 @@ async def test_nodes_leases_and_the_catalog_clock(catalog: Catalog, backend: str
     state = await catalog.cluster_state()
     assert state.now_us >= now
     assert [(n.name, n.url, n.capacity, n.cameras) for n in state.nodes] == [
-        ("a", "http://10.0.0.1:8080", 50, 1), ("b", None, 100, 1), ("c", "http://10.0.0.3:8080", 50, 0)]
+        ("a", "http://127.0.0.11:8080", 50, 1), ("b", None, 100, 1), ("c", "http://127.0.0.13:8080", 50, 0)]
     assert state.leases == [LeaseInfo("cam1", "a", 3, now + 10 * S, None),
                             LeaseInfo("cam2", "b", 1, now - 3590 * S, "b"),
                             LeaseInfo("cam3", None, 2, 0, None)]  # cam4 has no lease row

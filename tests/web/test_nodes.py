@@ -45,11 +45,11 @@ enabled = false
 stream = { main = "rtsp://127.0.0.1:9/kota1" }
 """
 NODE_SECRET, NODE_TOKEN = "n0de-Secret-31", "t0ken-Secret-77"
-A_URL = f"http://nvr:{NODE_SECRET}@10.0.0.1:8080/nvr?token={NODE_TOKEN}#{NODE_TOKEN}"
+A_URL = f"http://nvr:{NODE_SECRET}@127.0.0.11:8080/nvr?token={NODE_TOKEN}#{NODE_TOKEN}"
 
 
 def test_public_url_keeps_scheme_host_port_and_path_only() -> None:
-    assert public_url(A_URL) == "http://10.0.0.1:8080/nvr"
+    assert public_url(A_URL) == "http://127.0.0.11:8080/nvr"
     assert public_url("HTTPS://[fd00::1]:9443/") == "https://[fd00::1]:9443/"
     assert public_url("http://node-b.internal") == "http://node-b.internal"
     assert public_url("http://u:p@[::1") is None  # does not parse
@@ -102,7 +102,7 @@ async def test_nodes_up_down_holds_and_scope_on_postgresql(write_config, start_s
         for cam in cams:
             await catalog.upsert_camera(cam)
         await create_user(catalog, "admin-menteng", "admin-password", "admin", "Menteng")
-        a, b, c = node(pg_url, "a", A_URL), node(pg_url, "b", None, 100), node(pg_url, "c", "http://10.0.0.3:8080")
+        a, b, c = node(pg_url, "a", A_URL), node(pg_url, "b", None, 100), node(pg_url, "c", "http://127.0.0.13:8080")
         try:
             a.sync_cameras({"menteng1": "a", "kota1": "a", "menteng2": "b", "menteng3": "c"})
             assert sorted(a.cycle(cams).held) == ["kota1", "menteng1"]
@@ -125,7 +125,7 @@ async def test_nodes_up_down_holds_and_scope_on_postgresql(write_config, start_s
             assert (nodes["c"]["stopped"], nodes["b"]["stopped"]) == (True, False)
             assert nodes["b"]["heartbeat_age_s"] > TTL_S > nodes["a"]["heartbeat_age_s"]
             assert nodes["a"]["heartbeat_at"].endswith("Z") and nodes["b"]["capacity"] == 100
-            assert nodes["a"]["url"] == "http://10.0.0.1:8080/nvr" and nodes["b"]["url"] is None
+            assert nodes["a"]["url"] == "http://127.0.0.11:8080/nvr" and nodes["b"]["url"] is None
             assert (nodes["a"]["holds"], nodes["b"]["holds"], nodes["c"]["holds"]) == (2, 1, 0)
             assert [(x["name"], x["generation"], x["expired"]) for x in nodes["a"]["cameras"]] == [
                 ("kota1", 1, False), ("menteng1", 1, False)]
@@ -133,7 +133,7 @@ async def test_nodes_up_down_holds_and_scope_on_postgresql(write_config, start_s
             assert nodes["b"]["expired_holds"] == 1
             assert [x["name"] for x in body["unheld"]] == ["menteng3"]
             assert 'data-node="a" data-state="up"' in html and 'data-node="b" data-state="down"' in html
-            assert "http://10.0.0.1:8080/nvr" in html and "menteng3" in html
+            assert "http://127.0.0.11:8080/nvr" in html and "menteng3" in html
             for secret in (NODE_SECRET, NODE_TOKEN):
                 assert secret not in text and secret not in html
 
@@ -150,7 +150,7 @@ async def test_nodes_up_down_holds_and_scope_on_postgresql(write_config, start_s
             assert [x["name"] for x in nodes["b"]["cameras"]] == ["menteng2"]
             assert [x["name"] for x in body["unheld"]] == ["menteng3"]
             for page in (text, html):
-                assert "kota1" not in page and "gambir" not in page.lower() and "10.0.0" not in page
+                assert "kota1" not in page and "gambir" not in page.lower() and "127.0.0.11" not in page
         finally:
             for store in (a, b, c):
                 store.close()
