@@ -91,3 +91,22 @@ class AnalysedFrame:
 
 DetectorFactory = Callable[[], Detector]
 """Builds a detector at start-up; raises ``nvr.errors.PluginError`` naming the model file and the reason."""
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, limit: int | None = None) -> np.ndarray:
+    """Greedy non-maximum suppression (as TF's ``non_max_suppression``): a box goes when its IoU with a better kept
+    box exceeds ``iou``; indices of the kept boxes, best first, at most ``limit``. Boxes are corner pairs, either
+    x0, y0, x1, y1 or TF's y0, x0, y1, x1 (IoU is the same)."""
+    order = np.argsort(-scores, kind="stable")
+    areas = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    keep: list[int] = []
+    while len(order) and (limit is None or len(keep) < limit):
+        i, rest = order[0], order[1:]
+        keep.append(int(i))
+        w = np.clip(np.minimum(boxes[i, 2], boxes[rest, 2]) - np.maximum(boxes[i, 0], boxes[rest, 0]), 0, None)
+        h = np.clip(np.minimum(boxes[i, 3], boxes[rest, 3]) - np.maximum(boxes[i, 1], boxes[rest, 1]), 0, None)
+        inter = w * h
+        union = areas[i] + areas[rest] - inter
+        overlap = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+        order = rest[overlap <= iou]
+    return np.asarray(keep, dtype=np.int64)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nvr.detection import Detection, clip_box
+from nvr.detection import Detection, clip_box, nms
 from nvr.errors import PluginError
 
 from .labels import label_of
@@ -166,23 +166,6 @@ def yolo_rows(predictions: np.ndarray, num_classes: int | None = None) -> np.nda
     if num_classes is not None and (rows == 4 + num_classes) != (cols == 4 + num_classes):
         return p.T if rows == 4 + num_classes else p
     return p.T if rows <= cols else p
-
-
-def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
-    """Greedy non-maximum suppression; indices of the kept boxes, best first."""
-    order = np.argsort(-scores, kind="stable")
-    areas = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
-    keep: list[int] = []
-    while len(order):
-        i, rest = order[0], order[1:]
-        keep.append(int(i))
-        w = np.clip(np.minimum(boxes[i, 2], boxes[rest, 2]) - np.maximum(boxes[i, 0], boxes[rest, 0]), 0, None)
-        h = np.clip(np.minimum(boxes[i, 3], boxes[rest, 3]) - np.maximum(boxes[i, 1], boxes[rest, 1]), 0, None)
-        inter = w * h
-        union = areas[i] + areas[rest] - inter
-        overlap = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-        order = rest[overlap <= iou]
-    return np.asarray(keep, dtype=np.int64)
 
 
 def decode_yolo(outputs: dict[str, np.ndarray], geometry: Geometry, labels: tuple[str, ...],

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import openvino as ov
 
+from nvr.detection import nms as suppress
+
 PREPROCESSED = "Preprocessor/map/TensorArrayStack/TensorArrayGatherV3"
 """The resized images, stacked: where the network starts."""
 DECODED_BOXES = "Postprocessor/ExpandDims_1"
@@ -90,23 +92,6 @@ def cut(model: ov.Model) -> tuple[ov.Model, NmsSettings] | None:
     return ov.Model([boxes, scores], [image], "tfod_ssd_network"), settings
 
 
-def _nms(boxes: np.ndarray, scores: np.ndarray, iou: float, limit: int) -> np.ndarray:
-    """Greedy NMS as TF's ``non_max_suppression``: a box goes when its IoU with a better kept box exceeds ``iou``."""
-    order = np.argsort(-scores, kind="stable")
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    keep: list[int] = []
-    while len(order) and len(keep) < limit:
-        i, rest = order[0], order[1:]
-        keep.append(int(i))
-        h = np.clip(np.minimum(boxes[i, 2], boxes[rest, 2]) - np.maximum(boxes[i, 0], boxes[rest, 0]), 0, None)
-        w = np.clip(np.minimum(boxes[i, 3], boxes[rest, 3]) - np.maximum(boxes[i, 1], boxes[rest, 1]), 0, None)
-        inter = h * w
-        union = areas[i] + areas[rest] - inter
-        overlap = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-        order = rest[overlap <= iou]
-    return np.asarray(keep, dtype=np.int64)
-
-
 def postprocess(boxes: np.ndarray, scores: np.ndarray, nms: NmsSettings, threshold: float) -> list[np.ndarray]:
     """One image's network outputs -> ``[boxes [1,K,4], scores [1,K], classes [1,K], num [1]]`` like the graph's.
 
@@ -125,7 +110,7 @@ def postprocess(boxes: np.ndarray, scores: np.ndarray, nms: NmsSettings, thresho
         area = (cls_boxes[:, 2] - cls_boxes[:, 0]) * (cls_boxes[:, 3] - cls_boxes[:, 1])
         alive = area > 0
         cls_boxes, cls_scores = cls_boxes[alive], scores[candidates[alive], c]
-        kept = _nms(cls_boxes, cls_scores, nms.iou, nms.max_detections)
+        kept = suppress(cls_boxes, cls_scores, nms.iou, nms.max_detections)
         picked_boxes.append(cls_boxes[kept])
         picked_scores.append(cls_scores[kept])
         picked_classes.append(np.full(len(kept), c + 1, dtype=np.float32))

